@@ -1,0 +1,23 @@
+"""Registrations of the environments shipped in ``envs/``.  Only strings here: no env code loads
+until ``envgym.make`` asks for it."""
+
+from envgym.registration import register
+
+register(
+    "envgym/Maze-v0",
+    "envs.maze:MazeEnv",
+    description="Text gridworld maze, procedurally generated from the seed; reach the goal.",
+    tags=("text", "procedural", "long-horizon"),
+)
+register(
+    "envgym/Household-v0",
+    "envs.household:HouseholdEnv",
+    description="ALFWorld-style text household: find, take, clean/heat/cool and place objects.",
+    tags=("text", "procedural", "long-horizon", "subgoals"),
+)
+register(
+    "envgym/SQL-v0",
+    "envs.sql:SQLEnv",
+    description="Tool use over a real SQLite database: call sql(query), then answer(text).",
+    tags=("tools", "sqlite"),
+)

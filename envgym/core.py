@@ -1,0 +1,233 @@
+"""The environment contract.
+
+:class:`Env` *is* a :class:`gymnasium.Env` — ``reset(seed=None, options=None) -> (obs, info)`` and
+``step(action) -> (obs, reward, terminated, truncated, info)`` — so every Gymnasium tool works with
+it, and ``gymnasium.utils.env_checker.check_env`` passes.  What it adds for language agents:
+
+* **Tasks** enter through ``reset(options={"task": task})`` where ``task`` is a :class:`~envgym.Task`,
+  its dict form, or the id of a task in ``env.tasks``.  With no task, the env samples one from its
+  task set (or, for procedural envs, builds one from the seed).
+* **Actions** are text, function-call strings or tool calls (:mod:`envgym.actions`).  An action the
+  env cannot carry out never raises: the next observation explains the problem, ``reward`` is
+  ``-invalid_action_penalty`` and ``info["action_error"]`` holds the message.
+* **Reserved info keys** (:data:`INFO_KEYS`) mean the same thing in every env.
+* **State**: ``get_state()`` / ``set_state(state)`` expose a JSON-able state so verifiers and task
+  synthesis can inspect and inject it.
+
+Writing an env means implementing four hooks::
+
+    class MyEnv(envgym.Env):
+        def _reset(self, task) -> dict:          # build the state for ``task``; return extra info
+        def _step(self, call) -> Transition:     # apply a parsed action; raise InvalidAction if it can't
+        def _observe(self) -> Observation:       # render the current state for the agent
+        def get_state(self) / set_state(state)   # optional, JSON-able
+
+and optionally ``oracle_action()`` (the next action of a reference solver) and ``sample_task()``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium
+
+from envgym.actions import Call, InvalidAction, parse_action
+from envgym.errors import ResetNeeded
+from envgym.hashing import state_hash
+from envgym.observation import Observation
+from envgym.spaces import ActionSpace, ObservationSpace
+from envgym.tasks import Task, TaskSet, load_tasks, parse_task
+
+#: Reserved ``info`` keys and their meaning, identical across all envs.
+INFO_KEYS: dict[str, str] = {
+    "task_id": "id of the task this episode runs",
+    "turn": "number of steps taken so far in the episode",
+    "success": "bool, set on the step that ends the episode (terminated or truncated)",
+    "action_error": "why the last action could not be carried out (absent if it could)",
+    "infra_error": "the env itself failed; the episode must not be trained on as reward 0",
+    "anchor": "hashable rendering of the raw state, for step-level grouping (GiGPO)",
+    "subgoal": "the subgoal the env considers current, for envs that decompose tasks",
+}
+
+
+@dataclass
+class Transition:
+    """What ``_step`` returns.  ``feedback`` is shown to the agent in the next observation."""
+
+    reward: float = 0.0
+    terminated: bool = False
+    success: bool | None = None
+    feedback: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Env(gymnasium.Env[dict, Any]):
+    """Base class of envgym environments.  See the module docstring for the contract."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    #: JSONL file of the env's built-in tasks, relative to the env's module (or absolute).
+    default_task_file: ClassVar[str | None] = None
+    #: Default episode length limit; ``max_turns=`` overrides it.
+    default_max_turns: ClassVar[int] = 50
+
+    def __init__(
+        self,
+        *,
+        tasks: TaskSet | str | list | None = None,
+        max_turns: int | None = None,
+        invalid_action_penalty: float = 0.0,
+        render_mode: str | None = None,
+    ):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.observation_space = ObservationSpace()
+        self.action_space = ActionSpace(tool_names=tuple(self.tool_names()))
+        self.max_turns = int(max_turns if max_turns is not None else self.default_max_turns)
+        if self.max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, got {self.max_turns}")
+        self.invalid_action_penalty = float(invalid_action_penalty)
+        self._tasks_arg = tasks
+        self._tasks: TaskSet | None = None
+        self.task: Task | None = None
+        self.turn = 0
+        self._episode_over = True
+        self._feedback = ""
+        self._last_error = ""
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def _reset(self, task: Task) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _step(self, call: Call) -> Transition:
+        raise NotImplementedError
+
+    def _observe(self) -> Observation:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        """The env's full state as JSON-able data."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose its state")
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Load a state produced by :meth:`get_state` (or written by a task generator)."""
+        raise NotImplementedError(f"{type(self).__name__} does not accept a state")
+
+    def oracle_action(self) -> Any:
+        """The next action of a reference solver from the current state, or ``None`` if unknown."""
+        return None
+
+    def tool_names(self) -> list[str]:
+        """Names of the tools this env accepts as structured calls (used by ``action_space.sample``)."""
+        return []
+
+    def sample_task(self) -> Task:
+        """The task used when ``reset`` gets none: a task drawn from ``self.tasks`` with ``np_random``."""
+        return self.tasks.sample(self.np_random)
+
+    def anchor(self) -> str | None:
+        """Hashable rendering of the state for step-level grouping; default: hash of ``get_state()``."""
+        try:
+            return state_hash(self.get_state())
+        except NotImplementedError:
+            return None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def tasks(self) -> TaskSet:
+        """The env's task set (loaded on first use)."""
+        if self._tasks is None:
+            self._tasks = self._load_tasks(self._tasks_arg)
+        return self._tasks
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        task = options.get("task")
+        self.task = self.sample_task() if task is None else self.resolve_task(task)
+        self.turn = 0
+        self._feedback = ""
+        self._last_error = ""
+        extra = self._reset(self.task) or {}
+        self._episode_over = False
+        info = {"task_id": self.task.task_id, "turn": 0, **extra}
+        anchor = self.anchor()
+        if anchor is not None:
+            info["anchor"] = anchor
+        return self._observation(), info
+
+    def step(self, action: Any):
+        if self.task is None or self._episode_over:
+            raise ResetNeeded(
+                "call reset() before step()" if self.task is None else "the episode is over; call reset()"
+            )
+        self.turn += 1
+        info: dict[str, Any] = {}
+        try:
+            transition = self._step(parse_action(action))
+            self._last_error = ""
+        except InvalidAction as exc:
+            message = str(exc) or "invalid action"
+            penalty = self.invalid_action_penalty
+            transition = Transition(reward=-penalty if penalty else 0.0, feedback=f"Invalid action: {message}")
+            self._last_error = message
+            info["action_error"] = message
+        self._feedback = transition.feedback
+        info.update(transition.info)
+        terminated = bool(transition.terminated)
+        truncated = not terminated and self.turn >= self.max_turns
+        if terminated or truncated:
+            self._episode_over = True
+            info["success"] = bool(transition.success)
+        info["task_id"] = self.task.task_id
+        info["turn"] = self.turn
+        anchor = self.anchor()
+        if anchor is not None:
+            info["anchor"] = anchor
+        return self._observation(), float(transition.reward), terminated, truncated, info
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return self._observation()["text"] if self.task is not None else ""
+        return None
+
+    def resolve_task(self, task: Any) -> Task:
+        """A :class:`Task` from a Task, its dict form, or a task id in ``self.tasks``."""
+        if isinstance(task, Task):
+            return task
+        if isinstance(task, str):
+            return self.tasks.get(task)
+        if isinstance(task, dict):
+            return parse_task(task, where="options['task']")
+        raise TypeError(f"options['task'] must be a Task, dict or task id, got {type(task).__name__}")
+
+    # ------------------------------------------------------------------ helpers
+    def _observation(self) -> Observation:
+        obs = copy.deepcopy(self._observe())
+        text = obs.get("text", "")
+        if self._feedback:
+            text = f"{self._feedback}\n\n{text}" if text else self._feedback
+        obs["text"] = text
+        obs["last_action_error"] = self._last_error
+        return obs
+
+    def _load_tasks(self, tasks: Any) -> TaskSet:
+        if isinstance(tasks, TaskSet):
+            return tasks
+        if isinstance(tasks, list):
+            return TaskSet(parse_task(t, where=f"tasks[{i}]") for i, t in enumerate(tasks))
+        path = tasks if tasks is not None else self.default_task_file
+        if path is None:
+            return TaskSet()
+        return load_tasks(self._resolve_path(str(path)))
+
+    def _resolve_path(self, path: str) -> str:
+        import os
+        import sys
+
+        if os.path.isabs(path) or os.path.exists(path):
+            return path
+        module = sys.modules[type(self).__module__]
+        return os.path.join(os.path.dirname(module.__file__ or "."), path)

@@ -1,0 +1,180 @@
+"""Recorded episodes: the one on-disk format for everything an episode produced.
+
+An :class:`Episode` holds :class:`Turn` records — the observation the agent saw, the action it sent,
+the reward and info it got — plus room for what training needs: prompt and completion token ids,
+per-token logprobs, the policy version that sampled them, and hierarchical segment ids.
+
+Files are JSONL, one episode per line.  Writers never leave a corrupt file behind:
+
+* :func:`write_episodes` replaces a file atomically (temp file + fsync + rename);
+* :class:`EpisodeWriter` appends one whole line per ``write`` and fsyncs it; on open it cuts a torn
+  last line left by a killed process, so a file holds only complete episodes.
+
+Bytes (screenshots) are stored as ``{"$bytes": "<base64>"}`` and restored as ``bytes`` on read, so a
+round trip is lossless.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from envgym.fileio import atomic_write, repair_jsonl_tail
+
+
+@dataclass
+class Turn:
+    """One agent step: observation seen → action taken → outcome."""
+
+    index: int
+    observation: dict[str, Any]
+    action: Any
+    reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+    # --- filled by model-backed agents, used by the trainer (never re-tokenised) ---
+    prompt_ids: list[int] | None = None
+    completion_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    policy_version: int | None = None
+    # --- hierarchical agents: which segment this turn belongs to and what the agent emitted ---
+    segment_id: int | None = None
+    level: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Episode:
+    """A whole episode.  ``infra_error`` set means the env failed: do not train on it as a 0."""
+
+    env_id: str
+    task_id: str | None = None
+    seed: int | None = None
+    agent: str | None = None
+    turns: list[Turn] = field(default_factory=list)
+    success: bool = False
+    infra_error: str | None = None
+    episode_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: float = field(default_factory=time.time)
+    duration_s: float = 0.0
+    reset_info: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_return(self) -> float:
+        return float(sum(turn.reward for turn in self.turns))
+
+    @property
+    def num_turns(self) -> int:
+        return len(self.turns)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["total_return"] = self.total_return
+        return _encode(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Episode:
+        data = _decode(dict(data))
+        data.pop("total_return", None)
+        names = {f.name for f in fields(cls)}
+        turn_names = {f.name for f in fields(Turn)}
+        turns = [Turn(**{k: v for k, v in t.items() if k in turn_names}) for t in data.pop("turns", [])]
+        return cls(turns=turns, **{k: v for k, v in data.items() if k in names})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and "$bytes" in value:
+            return base64.b64decode(value["$bytes"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def write_episodes(path: str | os.PathLike, episodes: Iterable[Episode]) -> None:
+    """Replace ``path`` with these episodes, atomically."""
+    atomic_write(path, "".join(episode.to_json() + "\n" for episode in episodes))
+
+
+def read_episodes(path: str | os.PathLike) -> list[Episode]:
+    """All complete episodes of a JSONL file (a torn last line, if any, is ignored)."""
+    return list(iter_episodes(path))
+
+
+def iter_episodes(path: str | os.PathLike) -> Iterator[Episode]:
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            if not raw.endswith(b"\n"):
+                return  # torn tail from a killed writer: not a complete record
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                yield Episode.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: not an episode record: {exc}") from None
+
+
+class EpisodeWriter:
+    """Append episodes to a JSONL file, durably, one complete line per episode.
+
+    >>> with EpisodeWriter("runs/episodes.jsonl") as writer:   # doctest: +SKIP
+    ...     writer.write(episode)
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_jsonl_tail(self.path)
+        self.fsync = fsync
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.count = 0
+
+    def write(self, episode: Episode) -> None:
+        line = (episode.to_json() + "\n").encode("utf-8")
+        written = os.write(self._fd, line)
+        while written < len(line):  # os.write may be partial for very large records
+            written += os.write(self._fd, line[written:])
+        if self.fsync:
+            os.fsync(self._fd)
+        self.count += 1
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> EpisodeWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

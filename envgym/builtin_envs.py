@@ -21,3 +21,11 @@ register(
     description="Tool use over a real SQLite database: call sql(query), then answer(text).",
     tags=("tools", "sqlite"),
 )
+register(
+    "envgym/PythonSandbox-v0",
+    "envs.python_sandbox:PythonSandboxEnv",
+    description="Answer tasks by running Python in a locked-down container (no network, limits).",
+    tags=("tools", "code", "container"),
+    extras=("containers",),
+    image="sandbox",
+)

@@ -1,0 +1,3 @@
+from envgym.cli import main
+
+main()

@@ -1,0 +1,336 @@
+"""The ``envgym`` command line.
+
+    envgym list                                  registered environments
+    envgym info ID                               spec, tools, task count, a first observation
+    envgym play ID [--task T] [--seed S]         play an env yourself in the terminal
+    envgym run ID --agent oracle --episodes 20 --out runs/x.jsonl
+    envgym show FILE                             pretty-print recorded episodes
+    envgym demo                                  record oracle and random agents on every text env
+    envgym serve ID [--port N] [--token T]       serve an env over WebSocket
+    envgym build NAME                            build a container image (content-hash tagged)
+    envgym containers ls|prune                   envgym-managed containers
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="envgym: environments for LLM agents.")
+containers_app = typer.Typer(no_args_is_help=True, help="Manage envgym containers.")
+app.add_typer(containers_app, name="containers")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _parse_kwargs(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON when they parse, else kept as strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _make(env_id: str, kwargs: dict[str, Any]):
+    import envgym
+
+    try:
+        return envgym.make(env_id, **kwargs)
+    except envgym.UnknownEnvError as exc:
+        _console().print(f"[red]{exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List registered environments (built-in and from plugins)."""
+    from rich.table import Table
+
+    import envgym
+
+    table = Table("id", "tags", "description")
+    for env_spec in envgym.list_envs():
+        table.add_row(env_spec.id, ", ".join(env_spec.tags), env_spec.description)
+    _console().print(table)
+
+
+@app.command()
+def info(env_id: str, kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value")) -> None:
+    """Show an env's spec, tools, task count and first observation."""
+    import envgym
+
+    console = _console()
+    env_spec = envgym.spec(env_id) if env_id else None
+    env = _make(env_id, _parse_kwargs(kw))
+    obs, reset_info = env.reset(seed=0)
+    console.print(f"[bold]{env_spec.id}[/]  {env_spec.description}")
+    console.print(f"entry point: {env_spec.entry_point}   tags: {', '.join(env_spec.tags)}")
+    console.print(f"tasks: {len(env.unwrapped.tasks)}   max turns: {env.unwrapped.max_turns}")
+    console.print(f"observation keys: {sorted(obs)}")
+    if obs.get("tools"):
+        console.print("tools: " + ", ".join(t.get("function", t)["name"] for t in obs["tools"]))
+    console.rule("first observation (seed 0)")
+    console.print(obs["text"], markup=False)
+    console.print(f"info: {reset_info}", markup=False)
+    env.close()
+
+
+@app.command()
+def play(
+    env_id: str,
+    task: Optional[str] = typer.Option(None, help="task id from the env's task set"),
+    seed: Optional[int] = typer.Option(None, help="seed (procedural envs build the task from it)"),
+    out: Optional[Path] = typer.Option(None, help="append the episode to this JSONL file"),
+    kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
+) -> None:
+    """Play an environment yourself: read the observation, type actions (:help for commands)."""
+    from agents.human import HumanAgent, QuitEpisode
+    from agents.loop import run_episode
+    from envgym.trajectory import EpisodeWriter
+
+    console = _console()
+    env = _make(env_id, _parse_kwargs(kw))
+    agent = HumanAgent(env, console=console)
+    turns: list[Any] = []
+
+    def report(turn: Any) -> None:
+        turns.append(turn)
+        console.print(f"[green]reward {turn.reward:+.2f}[/]" + (" [yellow](episode over)" if turn.terminated or turn.truncated else ""))
+
+    try:
+        episode = run_episode(env, agent, task=task, seed=seed, env_id=env_id, on_turn=report)
+    except QuitEpisode:
+        console.print(f"[yellow]quit after {len(turns)} turns")
+        raise typer.Exit(0) from None
+    finally:
+        env.close()
+    console.print(f"[bold]{'SUCCESS' if episode.success else 'failed'}[/] — return {episode.total_return:.2f} in {episode.num_turns} turns")
+    if out:
+        with EpisodeWriter(out) as writer:
+            writer.write(episode)
+        console.print(f"saved to {out}")
+
+
+@app.command()
+def run(
+    env_id: str,
+    agent: str = typer.Option("random", help="random | oracle"),
+    episodes: int = typer.Option(10, min=1),
+    out: Optional[Path] = typer.Option(None, help="JSONL file the episodes are appended to"),
+    seed: int = typer.Option(0, help="first seed; episode i uses seed+i"),
+    task_file: Optional[Path] = typer.Option(None, help="run these tasks (cycled) instead of seeded ones"),
+    use_env_tasks: bool = typer.Option(False, "--env-tasks", help="cycle through the env's own task set"),
+    kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
+) -> None:
+    """Run an agent for N episodes, record them, and print a summary."""
+    summary = run_agent(env_id, agent, episodes, out, seed, task_file, use_env_tasks, _parse_kwargs(kw))
+    if summary["episodes"] == 0:
+        raise typer.Exit(1)
+
+
+def run_agent(
+    env_id: str,
+    agent_name: str,
+    episodes: int,
+    out: Path | None,
+    seed: int = 0,
+    task_file: Path | None = None,
+    use_env_tasks: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+    console: Any = None,
+) -> dict[str, Any]:
+    """Body of ``envgym run``; returns the summary dict it prints."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agents import make_agent
+    from agents.loop import run_episode
+    from envgym.tasks import load_tasks
+    from envgym.trajectory import EpisodeWriter
+
+    console = console or _console()
+    env = _make(env_id, env_kwargs or {})
+    agent = make_agent(agent_name, env=env) if agent_name == "oracle" else make_agent(agent_name)
+    tasks = list(load_tasks(task_file)) if task_file else (list(env.unwrapped.tasks) if use_env_tasks else None)
+    writer = EpisodeWriter(out) if out else None
+    successes, returns, turns, infra = 0, [], [], 0
+    columns = [TextColumn(f"[bold]{env_id}[/] {agent_name}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("success {task.fields[rate]:.0%}"), TimeElapsedColumn()]
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            bar = progress.add_task("run", total=episodes, rate=0.0)
+            for i in range(episodes):
+                task = tasks[i % len(tasks)] if tasks else None
+                episode = run_episode(env, agent, task=task, seed=seed + i, env_id=env_id)
+                if writer:
+                    writer.write(episode)
+                infra += episode.infra_error is not None
+                successes += episode.success
+                returns.append(episode.total_return)
+                turns.append(episode.num_turns)
+                progress.update(bar, advance=1, rate=successes / (i + 1))
+    finally:
+        if writer:
+            writer.close()
+        env.close()
+    n = len(returns)
+    summary = {
+        "env": env_id, "agent": agent_name, "episodes": n,
+        "success_rate": successes / n if n else 0.0,
+        "mean_return": sum(returns) / n if n else 0.0,
+        "mean_turns": sum(turns) / n if n else 0.0,
+        "infra_errors": infra,
+    }
+    console.print(
+        f"[bold]{env_id}[/] {agent_name}: success {summary['success_rate']:.1%}, "
+        f"mean return {summary['mean_return']:.3f}, mean turns {summary['mean_turns']:.1f}"
+        + (f", infra errors {infra}" if infra else "")
+        + (f"  → {out}" if out else "")
+    )
+    return summary
+
+
+@app.command()
+def show(
+    file: Path,
+    episode: Optional[int] = typer.Option(None, help="only this episode (0-based)"),
+    max_chars: int = typer.Option(600, help="truncate observations to this many characters"),
+    html: Optional[Path] = typer.Option(None, help="write a self-contained HTML report here"),
+) -> None:
+    """Pretty-print recorded episodes."""
+    from rich.panel import Panel
+
+    from envgym.trajectory import read_episodes
+
+    console = _console()
+    episodes = read_episodes(file)
+    if html is not None:
+        from envgym.report import write_html_report
+
+        write_html_report(episodes, html)
+        console.print(f"wrote {html}")
+        return
+    chosen = [episodes[episode]] if episode is not None else episodes
+    for ep in chosen:
+        status = "[green]success" if ep.success else ("[magenta]infra error" if ep.infra_error else "[red]failed")
+        console.rule(f"{ep.env_id} task={ep.task_id} seed={ep.seed} agent={ep.agent} — {status}[/] return={ep.total_return:.2f} turns={ep.num_turns}")
+        for turn in ep.turns:
+            text = turn.observation.get("text", "")
+            if len(text) > max_chars:
+                text = text[:max_chars] + f"… ({len(text) - max_chars} more chars)"
+            console.print(Panel(text, title=f"turn {turn.index}", border_style="dim"), markup=False)
+            error = turn.info.get("action_error")
+            console.print(
+                f"  action: {json.dumps(turn.action, ensure_ascii=False)}   reward: {turn.reward:+.2f}"
+                + (f"   [red]error: {error}[/]" if error else ""),
+                highlight=False,
+            )
+    total = len(episodes)
+    wins = sum(e.success for e in episodes)
+    console.print(f"{total} episodes, {wins} successes ({wins / total:.0%})" if total else "no episodes")
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("runs/demo"), help="where episodes are recorded"),
+    episodes: int = typer.Option(20, min=1),
+) -> None:
+    """Record the oracle and a random agent on every text environment and compare them."""
+    import envgym
+
+    console = _console()
+    rows = []
+    for env_spec in envgym.list_envs():
+        if not {"text", "tools"} & set(env_spec.tags) or "container" in env_spec.tags:
+            continue
+        for agent_name in ("oracle", "random"):
+            out = out_dir / f"{env_spec.id.replace('/', '_')}.{agent_name}.jsonl"
+            if out.exists():
+                out.unlink()
+            rows.append(run_agent(env_spec.id, agent_name, episodes, out, use_env_tasks=True, console=console))
+    from rich.table import Table
+
+    table = Table("env", "agent", "episodes", "success", "mean return", "mean turns")
+    for row in rows:
+        table.add_row(row["env"], row["agent"], str(row["episodes"]), f"{row['success_rate']:.0%}",
+                      f"{row['mean_return']:.2f}", f"{row['mean_turns']:.1f}")
+    console.print(table)
+    console.print(f"episodes recorded under {out_dir}/ — view one with: envgym show {out_dir}/<file>.jsonl --episode 0")
+
+
+@app.command()
+def serve(
+    env_id: str,
+    host: str = typer.Option("127.0.0.1", help="bind address (loopback by default)"),
+    port: int = typer.Option(8000),
+    max_sessions: int = typer.Option(256, help="concurrent sessions (one env each)"),
+    token: Optional[str] = typer.Option(None, envvar="ENVGYM_TOKEN", help="require this bearer token"),
+    idle_timeout: float = typer.Option(600.0, help="reap sessions idle this many seconds"),
+    kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
+    import_module: list[str] = typer.Option([], "--import", help="modules to import first (they may register envs)"),
+    log_level: str = typer.Option("warning"),
+) -> None:
+    """Serve an environment over WebSocket: one connection = one session = one env."""
+    import importlib
+
+    from envgym.remote.server import serve as serve_env
+
+    for module in import_module:
+        importlib.import_module(module)
+    serve_env(env_id, host=host, port=port, max_sessions=max_sessions, token=token,
+              idle_timeout_s=idle_timeout, env_kwargs=_parse_kwargs(kw), log_level=log_level)
+
+
+@app.command()
+def build(
+    name: str = typer.Argument(..., help="image recipe under containers/ (e.g. base, sandbox) or an env id"),
+    base: Optional[str] = typer.Option(None, envvar="ENVGYM_BASE_IMAGE", help="base image (default: registry-free Debian)"),
+    force: bool = typer.Option(False, help="rebuild even if the content-hash tag exists"),
+) -> None:
+    """Build a container image (skipped when its content-hash tag exists)."""
+    from envgym.containers.cli_ops import build as build_image
+
+    tag = build_image(name, base, force)
+    _console().print(f"image: {tag}")
+
+
+@containers_app.command("ls")
+def containers_ls() -> None:
+    """List envgym-managed containers."""
+    from rich.table import Table
+
+    from envgym.containers.cli_ops import ls
+
+    table = Table("id", "env", "status", "port", "owner pid", "image")
+    for row in ls():
+        table.add_row(*(str(row.get(k, "")) for k in ("id", "env_id", "status", "port", "owner_pid", "image")))
+    _console().print(table)
+
+
+@containers_app.command("prune")
+def containers_prune(all_owners: bool = typer.Option(False, "--all", help="also remove containers of live processes")) -> None:
+    """Remove leaked envgym containers (those whose owner process is gone)."""
+    from envgym.containers.cli_ops import prune
+
+    _console().print(f"removed {prune(all_owners)} containers")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+import tests.toy_envs  # noqa: F401  (registers test/Count-v0)

@@ -74,8 +74,8 @@ def info(env_id: str, kw: list[str] = typer.Option([], "--kw", help="env kwargs 
     import envgym
 
     console = _console()
-    env_spec = envgym.spec(env_id) if env_id else None
     env = _make(env_id, _parse_kwargs(kw))
+    env_spec = envgym.spec(env_id)
     obs, reset_info = env.reset(seed=0)
     console.print(f"[bold]{env_spec.id}[/]  {env_spec.description}")
     console.print(f"entry point: {env_spec.entry_point}   tags: {', '.join(env_spec.tags)}")

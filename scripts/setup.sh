@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install everything envgym needs on a fresh Debian/Ubuntu machine. Idempotent: re-running skips what
+# is already there, so it is cheap on a machine that ran it before.
+#
+#   bash scripts/setup.sh            # the library + training extras (torch CPU, transformers)
+#   bash scripts/setup.sh --dev      # + test tools, container engine (Podman) and images
+#
+# torch is installed first and pinned (torch==2.13.0): a looser requirement lets pip pull a
+# multi-GB CUDA build onto CPU-only hosts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) DEV=1 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+PY=${PYTHON:-python3}
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+
+# A stamp keyed by the dependency declarations lets a warm machine skip pip entirely.
+stamp_dir=${XDG_CACHE_HOME:-$HOME/.cache}/envgym
+mkdir -p "$stamp_dir"
+extras="train"
+[ "$DEV" = 1 ] && extras="train,dev"
+key=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$extras-$($PY -c 'import sys;print(sys.prefix)' | sha256sum | cut -c1-8)
+if [ -f "$stamp_dir/pip-$key" ] && $PY -c "import envgym, torch, transformers" 2>/dev/null; then
+  log "python packages up to date"
+else
+  if ! $PY -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
+    log "installing torch 2.13.0 (CPU)"
+    $PY -m pip install -q "torch==2.13.0"
+  fi
+  log "installing envgym[$extras]"
+  $PY -m pip install -q -e ".[$extras]"
+  touch "$stamp_dir/pip-$key"
+fi
+
+if [ "$DEV" = 1 ] && [ -f containers/podman-service.sh ]; then
+  log "container engine"
+  eval "$(bash containers/podman-service.sh)"
+  echo "DOCKER_HOST=${DOCKER_HOST:-}" > "$stamp_dir/docker_host.env"
+fi
+log "done"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up everything (idempotent) and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --dev
+stamp_dir=${XDG_CACHE_HOME:-$HOME/.cache}/envgym
+if [ -f "$stamp_dir/docker_host.env" ]; then
+  set -a; . "$stamp_dir/docker_host.env"; set +a
+fi
+exec python3 -m pytest -n 2 --dist loadfile "$@"

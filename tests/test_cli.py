@@ -76,3 +76,17 @@ def test_play_in_a_real_terminal():
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_show_html_report(tmp_path):
+    from envgym import Episode, Turn, write_episodes
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    episode = Episode(env_id="test/Count-v0", task_id="<script>", success=True, turns=[
+        Turn(index=0, observation={"text": "a < b", "image": png}, action="up", reward=1.0, info={"action_error": "x & y"})])
+    write_episodes(tmp_path / "e.jsonl", [episode])
+    result = runner.invoke(app, ["show", str(tmp_path / "e.jsonl"), "--html", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    assert "data:image/png;base64," in page and "a &lt; b" in page and "x &amp; y" in page
+    assert "<script>" not in page, "task ids are escaped"

@@ -1,0 +1,179 @@
+"""Hierarchical advantage estimation (HiPER's HAE) for planner/executor agents, plus token assignment.
+
+A hierarchical agent emits, every turn, a SWITCH/KEEP decision, a subgoal (new on SWITCH turns, a
+copy of the current one on KEEP turns) and an action.  A *segment* is the run of turns from a SWITCH
+turn up to the next one; the first turn of a trajectory always starts a segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainers.algorithms.grouping import TrajectoryLayout, reverse_linear_scan_sorted
+
+__all__ = ["HAEResult", "hierarchical_advantages", "hierarchical_token_advantages"]
+
+
+@dataclass(frozen=True)
+class HAEResult:
+    """Per-row outputs of :func:`hierarchical_advantages` (original row order).
+
+    ``a_low``/``returns_low``: executor advantage and V_low target on every row;
+    ``a_high``/``returns_high``: planner advantage and V_high target, set on segment-start rows only
+    (0 elsewhere; see ``segment_start``); ``a_term``/``returns_term``: switch advantage and V_term target
+    on every row; ``segment_index``: segment number within the trajectory (0, 1, ...).
+    """
+
+    a_low: np.ndarray
+    a_high: np.ndarray
+    a_term: np.ndarray
+    returns_low: np.ndarray
+    returns_high: np.ndarray
+    returns_term: np.ndarray
+    segment_start: np.ndarray
+    segment_index: np.ndarray
+
+
+def hierarchical_advantages(
+    rewards: np.ndarray,
+    traj_ids: np.ndarray,
+    turn_index: np.ndarray,
+    switch: np.ndarray,
+    v_high: np.ndarray,
+    v_low: np.ndarray,
+    v_term: np.ndarray | None = None,
+    *,
+    gamma: float = 0.99,
+    lam: float = 0.95,
+    lam_seg: float = 0.95,
+) -> HAEResult:
+    """Hierarchical advantage estimation (HAE).
+
+    Segments start at SWITCH turns (and at each trajectory's first turn); segment ``k`` starts at
+    turn ``s_k`` and lasts ``d_k`` turns.
+
+    Low level (executor), GAE inside a segment with the recursion reset at its end:
+      ``δ_t = r_t + γ V_low(t+1) − V_low(t)`` inside the segment,
+      ``δ_t = r_t + γ V_high(s_{k+1}) − V_low(t)`` on the segment's last turn (``V_high = 0`` after the
+      episode's last segment), ``A^low_t = δ_t + γλ A^low_{t+1}`` (no carry across the segment end).
+
+    High level (planner), SMDP-GAE over segments:
+      ``R_k = Σ_{j<d_k} γ^j r_{s_k+j}``,
+      ``δ^H_k = R_k + γ^{d_k} V_high(s_{k+1}) − V_high(s_k)``,
+      ``A^H_k = δ^H_k + (γ^{d_k} λ_seg) A^H_{k+1}``; reported on the row ``s_k``.
+
+    Switch (termination) head: ``G_t = Σ_{k≥t} γ^{k−t} r_k`` to the episode end,
+    ``A^term_t = G_t − V_term(t)`` (``V_term = 0`` when not given).
+
+    Value targets: ``returns_low = A^low + V_low``, ``returns_high = A^H + V_high(s_k)``,
+    ``returns_term = G_t``.  ``v_high`` is read at segment starts only.
+    """
+    r_in = np.asarray(rewards, dtype=np.float64)
+    n = r_in.size
+    layout = TrajectoryLayout.build(traj_ids, turn_index)
+    srt = layout.to_sorted
+
+    def col(x: np.ndarray | None, name: str) -> np.ndarray:
+        if x is None:
+            return np.zeros(n)
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+        return srt(arr)
+
+    r = srt(r_in)
+    vh, vl, vt = col(v_high, "v_high"), col(v_low, "v_low"), col(v_term, "v_term")
+    sw = np.asarray(switch, dtype=bool)
+    if sw.shape != (n,):
+        raise ValueError(f"switch must have shape ({n},), got {sw.shape}")
+    seg_start = srt(sw) | layout.is_first
+    seg_end = layout.is_last.copy()
+    seg_end[:-1] |= seg_start[1:]
+
+    # --- low level: GAE within segments, bootstrap V_high(next segment start) at a segment end ---
+    nxt_vl = np.zeros(n)
+    nxt_vl[:-1] = vl[1:]
+    nxt_vh = np.zeros(n)
+    nxt_vh[:-1] = vh[1:]
+    v_next = np.where(seg_end, np.where(layout.is_last, 0.0, nxt_vh), nxt_vl)
+    delta = r + gamma * v_next - vl
+    a_low = reverse_linear_scan_sorted(delta, gamma * lam, seg_end, layout.max_len)
+
+    # --- high level: SMDP-GAE over segments ---
+    starts = np.flatnonzero(seg_start)
+    seg_len = np.diff(np.append(starts, n))
+    seg_disc_return = reverse_linear_scan_sorted(r, gamma, seg_end, layout.max_len)
+    R_k = seg_disc_return[starts]
+    vh_k = vh[starts]
+    last_row_k = starts + seg_len - 1
+    last_seg_k = layout.is_last[last_row_k]  # last segment of its trajectory
+    vh_next_k = np.zeros(starts.size)
+    vh_next_k[:-1] = vh_k[1:]
+    vh_next_k[last_seg_k] = 0.0
+    disc_k = np.power(gamma, seg_len.astype(np.float64))
+    delta_h = R_k + disc_k * vh_next_k - vh_k
+    seg_end_idx = np.flatnonzero(last_seg_k)
+    max_segs = int(np.diff(np.concatenate(([-1], seg_end_idx))).max()) if seg_end_idx.size else 0
+    a_high_k = reverse_linear_scan_sorted(delta_h, disc_k * lam_seg, last_seg_k, max_segs)
+    a_high = np.zeros(n)
+    a_high[starts] = a_high_k
+    ret_high = np.zeros(n)
+    ret_high[starts] = a_high_k + vh_k
+
+    # --- switch head: Monte-Carlo return to episode end minus V_term ---
+    g = reverse_linear_scan_sorted(r, gamma, layout.is_last, layout.max_len)
+    seg_index = np.cumsum(seg_start) - 1
+    first_seg_of_traj = seg_index[layout.is_first]
+    traj_row_number = np.cumsum(layout.is_first) - 1
+    seg_index = seg_index - first_seg_of_traj[traj_row_number]
+
+    back = layout.to_original
+    return HAEResult(
+        a_low=back(a_low),
+        a_high=back(a_high),
+        a_term=back(g - vt),
+        returns_low=back(a_low + vl),
+        returns_high=back(ret_high),
+        returns_term=back(g),
+        segment_start=back(seg_start),
+        segment_index=back(seg_index),
+    )
+
+
+def hierarchical_token_advantages(
+    action_mask: np.ndarray,
+    subgoal_mask: np.ndarray,
+    switch_mask: np.ndarray,
+    segment_start: np.ndarray,
+    a_low: np.ndarray,
+    a_high: np.ndarray,
+    a_term: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spread per-turn HAE advantages over the tokens of each turn's response.
+
+    Inputs: ``[N, T]`` masks of the action, subgoal and switch-decision tokens of each turn row (from
+    the hierarchical agent), ``segment_start`` per row (``HAEResult.segment_start``: SWITCH turns and
+    first turns) and the per-row advantages.  Returns ``(token_advantages, loss_mask)``:
+
+    ``adv[i, j] = A^low_i`` on action tokens, ``A^H_i`` on subgoal tokens of segment-start (SWITCH)
+    turns, ``A^term_i`` on switch tokens, 0 elsewhere;
+    ``loss_mask = action ∨ (subgoal ∧ segment_start) ∨ switch`` — the subgoal tokens of KEEP turns
+    (copies of the current subgoal) are not trained.
+    """
+    act = np.asarray(action_mask, dtype=bool)
+    sub = np.asarray(subgoal_mask, dtype=bool)
+    swt = np.asarray(switch_mask, dtype=bool)
+    if not (act.shape == sub.shape == swt.shape) or act.ndim != 2:
+        raise ValueError("action/subgoal/switch masks must share one [N, T] shape")
+    if np.any((act & sub) | (act & swt) | (sub & swt)):
+        raise ValueError("a token belongs to more than one of action/subgoal/switch")
+    start = np.asarray(segment_start, dtype=bool)[:, None]
+    sub_trained = sub & start
+    adv = (
+        np.where(act, np.asarray(a_low, dtype=np.float64)[:, None], 0.0)
+        + np.where(sub_trained, np.asarray(a_high, dtype=np.float64)[:, None], 0.0)
+        + np.where(swt, np.asarray(a_term, dtype=np.float64)[:, None], 0.0)
+    )
+    return adv, act | sub_trained | swt

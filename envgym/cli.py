@@ -6,6 +6,7 @@
     envgym run ID --agent oracle --episodes 20 --out runs/x.jsonl
     envgym show FILE                             pretty-print recorded episodes
     envgym demo                                  record oracle and random agents on every text env
+    envgym train CONFIG [key=value ...]          train a policy (see configs/)
     envgym serve ID [--port N] [--token T]       serve an env over WebSocket
     envgym build NAME                            build a container image (content-hash tagged)
     envgym containers ls|prune                   envgym-managed containers
@@ -269,6 +270,17 @@ def demo(
                       f"{row['mean_return']:.2f}", f"{row['mean_turns']:.1f}")
     console.print(table)
     console.print(f"episodes recorded under {out_dir}/ — view one with: envgym show {out_dir}/<file>.jsonl --episode 0")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="YAML trainer config, e.g. configs/maze_tiny.yaml"),
+) -> None:
+    """Train a policy: `envgym train CONFIG key.sub=value ...` (overrides apply in order)."""
+    from trainers.train import run as run_training
+
+    run_training(str(config), list(ctx.args))
 
 
 @app.command()

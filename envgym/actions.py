@@ -109,7 +109,13 @@ def _parse_call_string(text: str) -> Call | None:
     try:
         node = ast.parse(text, mode="eval").body
     except SyntaxError as exc:
-        raise InvalidAction(f"cannot parse {text[:80]!r} as a function call: {exc.msg}") from None
+        # LLMs often break a long string argument over lines: sql("SELECT a\n FROM t").  Raw newlines
+        # are only legal inside triple quotes, so retry with them escaped; if the newlines were
+        # between arguments the retry fails too and the original error is reported.
+        try:
+            node = ast.parse(text.replace("\r\n", "\n").replace("\n", "\\n"), mode="eval").body
+        except SyntaxError:
+            raise InvalidAction(f"cannot parse {text[:80]!r} as a function call: {exc.msg}") from None
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
         return None
     try:

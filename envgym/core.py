@@ -204,6 +204,14 @@ class Env(gymnasium.Env[dict, Any]):
         raise TypeError(f"options['task'] must be a Task, dict or task id, got {type(task).__name__}")
 
     # ------------------------------------------------------------------ helpers
+    def _set_progress(self, *, turn: int, episode_over: bool, feedback: str = "", last_error: str = "") -> None:
+        """For ``set_state`` implementations: tell the base class where the loaded episode stands
+        (turn count for truncation, whether ``step`` is still allowed, what the agent was last told)."""
+        self.turn = int(turn)
+        self._episode_over = bool(episode_over)
+        self._feedback = feedback
+        self._last_error = last_error
+
     def _observation(self) -> Observation:
         obs = copy.deepcopy(self._observe())
         text = obs.get("text", "")

@@ -69,8 +69,11 @@ def validate_observation(obs: Any) -> str | None:
     return None
 
 
-def function_tool(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAI function-calling tool schema.
+def function_tool(
+    name: str, description: str, parameters: dict[str, Any], required: list[str] | None = None
+) -> dict[str, Any]:
+    """An OpenAI function-calling tool schema; every parameter is required unless ``required`` says
+    which are.
 
     >>> function_tool("sql", "Run a read-only query", {"query": {"type": "string"}})["function"]["name"]
     'sql'
@@ -83,7 +86,7 @@ def function_tool(name: str, description: str, parameters: dict[str, Any]) -> di
             "parameters": {
                 "type": "object",
                 "properties": parameters,
-                "required": list(parameters),
+                "required": list(parameters) if required is None else list(required),
             },
         },
     }

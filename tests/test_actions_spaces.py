@@ -61,3 +61,17 @@ def test_observation_space_validation():
     assert {"text": "hi", "admissible_actions": [1]} not in space
     assert {"text": "hi", "messages": [{"role": "user"}]} not in space
     assert np.array([1]) not in space
+
+
+def test_multiline_string_arguments_are_accepted():
+    call = parse_action('sql("SELECT name\nFROM t\nWHERE x = 1")')
+    assert call.args == ("SELECT name\nFROM t\nWHERE x = 1",)
+    assert parse_action('f(1,\n 2)').args == (1, 2)
+
+
+def test_function_tool_optional_parameters():
+    from envgym import function_tool
+
+    tool = function_tool("scroll", "scroll", {"dy": {"type": "integer"}, "bid": {"type": "string"}}, required=["dy"])
+    assert tool["function"]["parameters"]["required"] == ["dy"]
+    assert function_tool("a", "b", {"x": {}})["function"]["parameters"]["required"] == ["x"]

@@ -1,0 +1,622 @@
+"""Env servers in containers: start, watch, and always clean up.
+
+>>> env = envgym.make("envgym/Maze-v0", runtime="container")   # doctest: +SKIP
+>>> obs, info = env.reset(seed=0)                              # doctest: +SKIP
+>>> env.close()                                                # the container is removed
+
+Every container envgym starts carries labels — ``envgym.managed=true``, ``envgym.role``,
+``envgym.env_id``, ``envgym.owner_pid`` / ``envgym.owner_host`` / ``envgym.owner_start`` (the
+process that owns it and that process's start time, so a reused pid is not mistaken for the owner)
+and ``envgym.session`` (one id per owning process) — CPU, memory (no swap) and pids limits, a
+network mode, and for env servers a port published on 127.0.0.1 only and a health wait.
+
+Containers are removed on ``close()``, at interpreter exit (``atexit``) and on SIGTERM (a handler
+that removes them, then chains to the previous handler).  What a ``kill -9`` of the owner leaves
+behind, :func:`prune_containers` removes (``envgym containers prune``).
+
+A monitor thread polls the engine (one list call every :data:`MONITOR_INTERVAL_S`) while this process
+owns containers; a container that stops is marked dead and an env waiting on it raises
+:class:`ContainerDied` (an :class:`envgym.InfraError`) at once, not after a network timeout.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import logging
+import os
+import re
+import secrets
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium
+
+from envgym.containers.engine import docker_client
+from envgym.errors import InfraError
+
+logger = logging.getLogger(__name__)
+
+SERVER_PORT = 8000
+MONITOR_INTERVAL_S = 0.5
+#: One id per process: the ``envgym.session`` label of every container this process starts.
+SESSION_ID = uuid.uuid4().hex[:16]
+#: Recipes whose env runs in the caller's process and itself starts a locked-down container for the
+#: untrusted part (the code sandbox: its runner container has no network, so it cannot publish an
+#: env-server port).  ``runtime="container"`` builds these envs in-process.
+SELF_CONTAINED_IMAGES = frozenset({"sandbox"})
+#: ``make(..., runtime="container", **kw)`` keywords that configure the container, not the env.
+CONTAINER_OPTIONS = frozenset({
+    "image", "base", "cpus", "mem_limit", "pids_limit", "network_mode", "health_timeout_s",
+    "connect_timeout_s", "step_timeout_s", "raise_on_infra_error",
+})
+
+
+class ContainerDied(InfraError):
+    """The container serving an env stopped (killed, crashed, OOM-killed)."""
+
+
+def _process_start(pid: int) -> str:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or "" when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_alive(labels: dict[str, str]) -> bool:
+    """Whether the process named by a container's owner labels still runs (on this host)."""
+    if labels.get("envgym.owner_host") not in (None, socket.gethostname()):
+        return True  # another host's container: we cannot tell, so never call it orphaned
+    try:
+        pid = int(labels.get("envgym.owner_pid", ""))
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    recorded = labels.get("envgym.owner_start", "")
+    return not recorded or recorded == _process_start(pid)
+
+
+@dataclass
+class ContainerHandle:
+    """One running container owned by this process."""
+
+    container_id: str
+    name: str
+    image: str
+    role: str
+    env_id: str | None = None
+    host_port: int | None = None
+    token: str | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    dead: threading.Event = field(default_factory=threading.Event, repr=False)
+    removed: bool = False
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` of the env server (``/ws``, ``/health``)."""
+        if self.host_port is None:
+            raise ValueError(f"container {self.name} publishes no port")
+        return f"http://127.0.0.1:{self.host_port}"
+
+    @property
+    def container(self) -> Any:
+        return docker_client().containers.get(self.container_id)
+
+    def logs(self, tail: int = 100) -> str:
+        try:
+            return docker_client().api.logs(self.container_id, tail=tail).decode("utf-8", "replace")
+        except Exception as exc:
+            return f"(logs unavailable: {exc})"
+
+    def state(self) -> dict[str, Any]:
+        """The engine's ``State`` of the container ({} once it is gone)."""
+        try:
+            return docker_client().api.inspect_container(self.container_id).get("State", {})
+        except Exception:
+            return {}
+
+    def death_message(self) -> str:
+        state = self.state()
+        detail = (
+            f"status {state.get('Status')}, exit code {state.get('ExitCode')}"
+            + (", OOM-killed" if state.get("OOMKilled") else "")
+            if state else "removed"
+        )
+        return f"container {self.name} ({self.env_id or self.role}) died: {detail}"
+
+    def remove(self) -> None:
+        """Force-remove the container (idempotent)."""
+        get_runtime().remove(self)
+
+
+class ContainerRuntime:
+    """Starts labelled, limited containers and keeps track of them until they are removed."""
+
+    def __init__(self) -> None:
+        self._live: dict[str, ContainerHandle] = {}
+        self._lock = threading.Lock()
+        self._monitor: threading.Thread | None = None
+        self._hooks_installed = False
+
+    @property
+    def client(self) -> Any:
+        return docker_client()
+
+    # ------------------------------------------------------------------ starting
+    def start_container(
+        self,
+        image: str,
+        *,
+        role: str,
+        command: list[str] | None = None,
+        env_id: str | None = None,
+        cpus: float | None = 1.0,
+        mem_limit: str | int | None = "1g",
+        pids_limit: int | None = 256,
+        network_mode: str = "bridge",
+        publish: int | None = None,
+        extra_labels: dict[str, str] | None = None,
+        **create_kwargs: Any,
+    ) -> ContainerHandle:
+        """Create and start a managed container.  ``publish``: a container port to publish on a
+        random 127.0.0.1 port.  Other keywords go to ``containers.create`` (``read_only``, ``tmpfs``,
+        ``user``, ``cap_drop``, ``security_opt``…)."""
+        if publish is not None and network_mode in ("none", "host"):
+            raise ValueError(f"network_mode={network_mode!r} cannot publish a port; use 'bridge'")
+        self._install_hooks()
+        pid = os.getpid()
+        labels = {
+            "envgym.managed": "true",
+            "envgym.role": role,
+            "envgym.env_id": env_id or "",
+            "envgym.owner_pid": str(pid),
+            "envgym.owner_host": socket.gethostname(),
+            "envgym.owner_start": _process_start(pid),
+            "envgym.session": SESSION_ID,
+            **(extra_labels or {}),
+        }
+        slug = re.sub(r"[^a-z0-9]+", "-", (env_id or role).lower()).strip("-")[:40]
+        name = f"envgym-{slug}-{uuid.uuid4().hex[:10]}"
+        limits: dict[str, Any] = {"network_mode": network_mode}
+        if cpus:
+            limits["nano_cpus"] = int(float(cpus) * 1e9)
+        if mem_limit:
+            limits["mem_limit"] = mem_limit
+            limits["memswap_limit"] = mem_limit  # no swap on top of the limit
+        if pids_limit:
+            limits["pids_limit"] = int(pids_limit)
+        if publish is not None:
+            limits["ports"] = {f"{publish}/tcp": ("127.0.0.1", None)}
+        container = self.client.containers.create(
+            image, command=command, name=name, labels=labels, detach=True, **limits, **create_kwargs
+        )
+        handle = ContainerHandle(container_id=container.id, name=name, image=image, role=role, env_id=env_id)
+        with self._lock:
+            self._live[container.id] = handle
+        try:
+            container.start()
+            if publish is not None:
+                container.reload()
+                bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{publish}/tcp")
+                if not bindings:
+                    raise InfraError(f"container {name} did not publish port {publish}: {container.attrs.get('NetworkSettings')}")
+                handle.host_port = int(bindings[0]["HostPort"])
+        except BaseException:
+            self.remove(handle)
+            raise
+        self._ensure_monitor()
+        return handle
+
+    def start_env_container(
+        self,
+        env_id: str,
+        image: str,
+        *,
+        cpus: float | None = 1.0,
+        mem_limit: str | int | None = "1g",
+        pids_limit: int | None = 256,
+        network_mode: str = "bridge",
+        env_kwargs: dict[str, Any] | None = None,
+        token: str | None = None,
+        max_sessions: int = 4,
+        health_timeout_s: float = 60.0,
+    ) -> ContainerHandle:
+        """Start ``python -m envgym serve env_id`` in ``image`` and wait until ``/health`` answers.
+
+        ``token``: the bearer token the server requires (a random one when ``None``).  Raises
+        :class:`InfraError` carrying the container's logs when it exits or is not healthy in time.
+        """
+        token = token or secrets.token_urlsafe(24)
+        command = [
+            "python", "-m", "envgym", "serve", env_id, "--host", "0.0.0.0", "--port", str(SERVER_PORT),
+            "--max-sessions", str(max_sessions), "--token", token,
+            # The container serves its owner only: its sessions must not be reaped while a warm
+            # pool keeps them waiting.
+            "--idle-timeout", str(7 * 24 * 3600),
+        ]
+        handle = self.start_container(
+            image, role="env-server", command=command, env_id=env_id, cpus=cpus, mem_limit=mem_limit,
+            pids_limit=pids_limit, network_mode=network_mode, publish=SERVER_PORT,
+        )
+        handle.token = token
+        handle.env_kwargs = dict(env_kwargs or {})
+        try:
+            self.wait_healthy(handle, health_timeout_s)
+        except BaseException:
+            self.remove(handle)
+            raise
+        return handle
+
+    def wait_healthy(self, handle: ContainerHandle, timeout_s: float) -> None:
+        """Poll ``GET /health`` until it answers 200; fail early when the container stops."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.02
+        next_state_check = 0.0
+        last_error = "no answer yet"
+        while True:
+            try:
+                with urllib.request.urlopen(f"{handle.url}/health", timeout=2.0) as reply:
+                    if reply.status == 200:
+                        return
+                    last_error = f"HTTP {reply.status}"
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                last_error = str(exc)
+            now = time.monotonic()
+            if now >= next_state_check:
+                next_state_check = now + 0.5
+                state = handle.state()
+                if state.get("Status") not in ("running", "created", "configured", "initialized"):
+                    raise InfraError(
+                        f"container {handle.name} ({handle.env_id}) exited before it became healthy "
+                        f"(status {state.get('Status')}, exit code {state.get('ExitCode')}); logs:\n{handle.logs()}"
+                    )
+            if now >= deadline:
+                raise InfraError(
+                    f"container {handle.name} ({handle.env_id}, image {handle.image}) did not answer "
+                    f"{handle.url}/health within {timeout_s:g} s (last: {last_error}); logs:\n{handle.logs()}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    # ------------------------------------------------------------------ cleanup
+    def remove(self, handle: ContainerHandle) -> None:
+        """Force-remove ``handle``'s container (idempotent)."""
+        import docker.errors
+
+        with self._lock:
+            self._live.pop(handle.container_id, None)
+            if handle.removed:
+                return
+            handle.removed = True
+        handle.dead.set()
+        try:
+            self.client.api.remove_container(handle.container_id, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except Exception as exc:  # the engine is gone or busy: prune will catch it later
+            logger.warning("could not remove container %s: %s", handle.name, exc)
+
+    def remove_all(self) -> int:
+        """Remove every container this process still owns; return how many."""
+        with self._lock:
+            handles = list(self._live.values())
+        if handles:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(handles))) as executor:
+                list(executor.map(self.remove, handles))
+        return len(handles)
+
+    def live_handles(self) -> list[ContainerHandle]:
+        with self._lock:
+            return list(self._live.values())
+
+    def list_containers(self) -> list[dict[str, Any]]:
+        """Every envgym-managed container on the engine (all owners), as dicts."""
+        rows = []
+        for info in self.client.api.containers(all=True, filters={"label": "envgym.managed=true"}):
+            labels = info.get("Labels") or {}
+            rows.append({
+                "id": info["Id"][:12],
+                "name": (info.get("Names") or ["?"])[0].lstrip("/"),
+                "image": info.get("Image"),
+                "role": labels.get("envgym.role", ""),
+                "env_id": labels.get("envgym.env_id", ""),
+                "status": info.get("State"),
+                "owner_pid": labels.get("envgym.owner_pid"),
+                "owner_alive": owner_alive(labels),
+                "session": labels.get("envgym.session"),
+                "ports": [
+                    f"{p.get('IP') or p.get('host_ip') or '?'}:{p.get('PublicPort') or p.get('host_port')}"
+                    for p in info.get("Ports") or [] if p.get("PublicPort") or p.get("host_port")
+                ],
+                "created": info.get("Created"),
+            })
+        return rows
+
+    def prune_containers(self, all_owners: bool = False) -> int:
+        """Remove managed containers whose owner process is gone (or all of them); return the count.
+
+        Containers of this very process are kept unless ``all_owners``.
+        """
+        import docker.errors
+
+        removed = 0
+        for info in self.client.api.containers(all=True, filters={"label": "envgym.managed=true"}):
+            labels = info.get("Labels") or {}
+            mine = labels.get("envgym.session") == SESSION_ID
+            if not all_owners and (mine or owner_alive(labels)):
+                continue
+            try:
+                self.client.api.remove_container(info["Id"], force=True, v=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+            with self._lock:
+                handle = self._live.pop(info["Id"], None)
+            if handle is not None:
+                handle.removed = True
+                handle.dead.set()
+        return removed
+
+    # ------------------------------------------------------------------ monitor and hooks
+    def _ensure_monitor(self) -> None:
+        with self._lock:
+            if self._monitor is not None and self._monitor.is_alive():
+                return
+            self._monitor = threading.Thread(target=self._watch, name="envgym-container-monitor", daemon=True)
+            self._monitor.start()
+
+    def _watch(self) -> None:
+        """Mark handles dead when their container stops; exits when no container is owned."""
+        while True:
+            with self._lock:
+                if not self._live:
+                    self._monitor = None
+                    return
+            try:
+                rows = self.client.api.containers(all=True, filters={"label": f"envgym.session={SESSION_ID}"})
+                running = {row["Id"] for row in rows if row.get("State") == "running"}
+                with self._lock:
+                    for container_id, handle in self._live.items():
+                        if container_id not in running and not handle.dead.is_set():
+                            # created but not yet started counts as alive
+                            if any(r["Id"] == container_id and r.get("State") in ("created", "configured") for r in rows):
+                                continue
+                            logger.warning("container %s (%s) stopped", handle.name, handle.env_id or handle.role)
+                            handle.dead.set()
+            except Exception as exc:  # engine hiccup: try again next round
+                logger.debug("container monitor: %s", exc)
+            time.sleep(MONITOR_INTERVAL_S)
+
+    def _install_hooks(self) -> None:
+        if self._hooks_installed:
+            return
+        self._hooks_installed = True
+        atexit.register(self.remove_all)
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be installed from the main thread; atexit still runs
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            self.remove_all()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:  # default action: die of SIGTERM, as we would have
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        try:
+            signal.signal(signal.SIGTERM, on_sigterm)
+        except ValueError:  # not the main interpreter
+            pass
+
+
+_RUNTIME: ContainerRuntime | None = None
+_RUNTIME_LOCK = threading.Lock()
+
+
+def get_runtime() -> ContainerRuntime:
+    """The process-wide :class:`ContainerRuntime`."""
+    global _RUNTIME
+    with _RUNTIME_LOCK:
+        if _RUNTIME is None:
+            _RUNTIME = ContainerRuntime()
+        return _RUNTIME
+
+
+def start_env_container(env_id: str, image: str, **kwargs: Any) -> ContainerHandle:
+    """:meth:`ContainerRuntime.start_env_container` on the process-wide runtime."""
+    return get_runtime().start_env_container(env_id, image, **kwargs)
+
+
+def list_containers() -> list[dict[str, Any]]:
+    return get_runtime().list_containers()
+
+
+def prune_containers(all_owners: bool = False) -> int:
+    return get_runtime().prune_containers(all_owners=all_owners)
+
+
+# ---------------------------------------------------------------------- the env wrapper
+class ContainerEnv(gymnasium.Wrapper):
+    """A :class:`~envgym.remote.client.RemoteEnv` whose server runs in a container it owns.
+
+    Calls run on a worker thread while the caller waits on both the reply and the container's
+    death, so a killed container raises :class:`ContainerDied` within about a second.  After a death,
+    ``reset()`` starts a replacement container (``restart``, default on); ``close()`` removes the
+    container.
+    """
+
+    def __init__(
+        self,
+        remote: Any,
+        handle: ContainerHandle,
+        restart: Callable[[], tuple[Any, ContainerHandle]] | None = None,
+        owns_container: bool = True,
+    ):
+        super().__init__(remote)
+        self.handle = handle
+        self._restart = restart
+        self._owns_container = owns_container
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="envgym-container-env")
+        self._closed = False
+
+    @property
+    def dead(self) -> bool:
+        return self.handle.dead.is_set()
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._closed:
+            raise InfraError("the container env is closed")
+        if self.handle.dead.is_set():
+            raise ContainerDied(self.handle.death_message())
+        future = self._executor.submit(method, *args, **kwargs)
+        while True:
+            done, _ = concurrent.futures.wait([future], timeout=MONITOR_INTERVAL_S / 2)
+            if done:
+                try:
+                    return future.result()
+                except InfraError as exc:
+                    if self.handle.dead.is_set() or not self._container_running():
+                        self.handle.dead.set()
+                        raise ContainerDied(f"{self.handle.death_message()} ({exc})") from exc
+                    raise
+            if self.handle.dead.is_set():
+                # The worker stays blocked until the client's own timeout; give it a fresh thread.
+                self._executor.shutdown(wait=False)
+                self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="envgym-container-env")
+                raise ContainerDied(self.handle.death_message())
+
+    def _container_running(self) -> bool:
+        return self.handle.state().get("Status") == "running"
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if self.handle.dead.is_set() and self._restart is not None and not self._closed:
+            self._replace()
+        return self._call(self.env.reset, seed=seed, options=options)
+
+    def step(self, action: Any):
+        try:
+            return self._call(self.env.step, action)
+        except ContainerDied as exc:
+            if getattr(self.env, "raise_on_infra_error", True):
+                raise
+            info = {"infra_error": f"{type(exc).__name__}: {exc}", "success": False}
+            return {"text": f"The environment failed: {exc}", "last_action_error": ""}, 0.0, False, True, info
+
+    def get_state(self) -> dict[str, Any]:
+        return self._call(self.env.get_state)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        return self._call(self.env.set_state, state)
+
+    def render(self) -> Any:
+        return self._call(self.env.render)
+
+    def _replace(self) -> None:
+        assert self._restart is not None
+        old_remote, old_handle = self.env, self.handle
+        self._close_remote(old_remote)
+        if self._owns_container:
+            old_handle.remove()
+        self.env, self.handle = self._restart()
+
+    def _close_remote(self, remote: Any) -> None:
+        """Close the client without waiting on a dead peer for long."""
+        closer = threading.Thread(target=_quiet_close, args=(remote,), daemon=True)
+        closer.start()
+        closer.join(timeout=2.0)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._close_remote(self.env)
+        self._executor.shutdown(wait=False)
+        if self._owns_container:
+            self.handle.remove()
+
+    def __repr__(self) -> str:
+        return f"ContainerEnv({self.handle.env_id!r}, container={self.handle.name}, url={self.handle.host_port and self.handle.url})"
+
+
+def _quiet_close(remote: Any) -> None:
+    try:
+        remote.close()
+    except Exception:
+        pass
+
+
+def connect_remote(handle: ContainerHandle, *, connect_timeout_s: float = 10.0, step_timeout_s: float | None = 300.0,
+                   raise_on_infra_error: bool = True) -> Any:
+    """A :class:`~envgym.remote.client.RemoteEnv` session on ``handle``'s env server."""
+    from envgym.remote.client import RemoteEnv
+
+    return RemoteEnv(
+        handle.url, handle.env_id, token=handle.token, env_kwargs=handle.env_kwargs,
+        connect_timeout_s=connect_timeout_s, step_timeout_s=step_timeout_s,
+        raise_on_infra_error=raise_on_infra_error,
+    )
+
+
+def split_container_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(container options, env constructor kwargs)`` of ``make(..., runtime="container", **kwargs)``."""
+    options = {k: v for k, v in kwargs.items() if k in CONTAINER_OPTIONS}
+    env_kwargs = {k: v for k, v in kwargs.items() if k not in CONTAINER_OPTIONS}
+    return options, env_kwargs
+
+
+def make_container_env(env_spec: Any, **kwargs: Any) -> Any:
+    """``envgym.make(id, runtime="container", **kwargs)``: the env served from its own container.
+
+    Container options (:data:`CONTAINER_OPTIONS`): ``image`` (a built tag; default: build
+    ``containers/<spec.image>/`` by content hash), ``base``, ``cpus`` (1.0), ``mem_limit`` ("1g"),
+    ``pids_limit`` (256), ``network_mode`` ("bridge"), ``health_timeout_s`` (60) and the client's
+    ``connect_timeout_s`` / ``step_timeout_s`` / ``raise_on_infra_error``.  Everything else is an env
+    constructor argument, sent to the server.
+
+    Envs built on :data:`SELF_CONTAINED_IMAGES` (the code sandbox) are built in this process: their
+    untrusted part already runs in a locked-down container of their own.
+    """
+    options, env_kwargs = split_container_options(kwargs)
+    if env_spec.image in SELF_CONTAINED_IMAGES:
+        for key in ("image", "cpus", "mem_limit", "pids_limit"):
+            if key in options:
+                env_kwargs[key] = options[key]
+        return env_spec.make(**env_kwargs)
+    from envgym.containers.images import build_image
+
+    image = options.get("image") or build_image(env_spec.image, base=options.get("base"))
+    client_options = {k: options[k] for k in ("connect_timeout_s", "step_timeout_s", "raise_on_infra_error") if k in options}
+    runtime = get_runtime()
+
+    def start() -> tuple[Any, ContainerHandle]:
+        handle = runtime.start_env_container(
+            env_spec.id, image,
+            cpus=options.get("cpus", 1.0), mem_limit=options.get("mem_limit", "1g"),
+            pids_limit=options.get("pids_limit", 256), network_mode=options.get("network_mode", "bridge"),
+            env_kwargs=env_kwargs, health_timeout_s=options.get("health_timeout_s", 60.0),
+        )
+        try:
+            return connect_remote(handle, **client_options), handle
+        except BaseException:
+            handle.remove()
+            raise
+
+    remote, handle = start()
+    return ContainerEnv(remote, handle, restart=start)
+

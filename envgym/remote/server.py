@@ -1,0 +1,642 @@
+"""The env server: one registered env served over WebSocket, one env instance per session.
+
+>>> app = create_app("envgym/Maze-v0")                  # an ASGI app (FastAPI)   # doctest: +SKIP
+>>> serve("envgym/Maze-v0", port=8000)                  # blocking, uvicorn       # doctest: +SKIP
+
+Routes:
+
+* ``WS /ws`` — one connection = one session = one env instance; protocol in :mod:`envgym.remote.protocol`.
+* ``GET /health`` — ``{"status": "ok", "sessions": n, "busy": k, ...}``; never needs the token, so
+  container health checks can poll it; it stays responsive while envs work (envs run off the loop).
+* ``GET /schema`` — JSON schemas of the protocol messages and a description of actions/observations.
+* ``GET /metadata`` — env id, description, tags, envgym and protocol versions.
+
+How sessions run: every session owns a single-thread executor; everything a request does with the
+env — building it, ``reset``/``step``/state calls, encoding the reply — runs on that thread, so the
+env only ever sees one thread and a slow env never blocks the event loop, ``/health`` or other
+sessions.  Requests of one session are handled in order, one at a time.
+
+Limits: at most ``max_sessions`` sessions (the next one gets ``capacity_reached`` and close code
+1013); sessions idle (no request in flight) longer than ``idle_timeout_s`` are reaped — their env is
+closed, then they get ``session_expired`` and close code 4001; requests above ``max_message_bytes``
+characters get ``message_too_large`` (the session stays usable; frames above twice that limit are
+cut by the transport with close code 1009).  With ``token`` set, ``/ws``, ``/schema`` and
+``/metadata`` need ``Authorization: Bearer <token>`` (or ``?token=<token>``); a bad handshake gets
+HTTP 401 and never reaches the env.
+
+An env that raises produces an ``env_exception`` error reply (exception type, message, traceback);
+the session and its env stay usable, and the client decides whether to ``reset``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import itertools
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+import envgym
+from envgym.observation import OBSERVATION_KEYS
+from envgym.remote.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    REQUEST_ADAPTER,
+    REQUEST_TYPES,
+    CloseCode,
+    ErrorCode,
+    decode_values,
+    dumps,
+    message_schemas,
+    parse,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Which uvicorn WebSocket implementation the server uses (fastest measured, see bench/remote.py).
+WS_IMPLEMENTATION = "websockets-sansio"
+
+
+def transport_limit(max_message_bytes: int) -> int:
+    """Frame size the transport accepts: above the app cap, so the app can answer ``message_too_large``."""
+    return 2 * max_message_bytes + 65536
+
+
+def error_reply(
+    request_id: Any, code: str, message: str, **extra: Any
+) -> str:
+    """An ``error`` reply as JSON text."""
+    reply = {"type": "error", "id": request_id, "code": code, "message": message}
+    reply.update({k: v for k, v in extra.items() if v is not None})
+    return dumps(reply)
+
+
+def _env_exception_reply(request_id: Any, exc: BaseException) -> str:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return error_reply(
+        request_id,
+        ErrorCode.ENV_EXCEPTION,
+        str(exc) or type(exc).__name__,
+        exc_type=type(exc).__name__,
+        exc_module=type(exc).__module__,
+        traceback=tb[-8000:],
+    )
+
+
+class _Session:
+    """One connection's state.  ``env`` is touched only on ``executor``'s thread."""
+
+    __slots__ = (
+        "session_id", "websocket", "executor", "env", "last_active", "busy", "expired", "env_closed",
+    )
+
+    def __init__(self, session_id: str, websocket: Any, executor: ThreadPoolExecutor):
+        self.session_id = session_id
+        self.websocket = websocket
+        self.executor = executor
+        self.env: Any = None
+        self.last_active = time.monotonic()
+        self.busy = False
+        self.expired = False
+        self.env_closed = False
+
+
+class EnvServer:
+    """The state behind one app: the env id, settings, and the live sessions."""
+
+    def __init__(
+        self,
+        env_id: str,
+        *,
+        max_sessions: int = 256,
+        token: str | None = None,
+        idle_timeout_s: float = 600.0,
+        env_kwargs: dict[str, Any] | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        allow_client_kwargs: bool = True,
+    ):
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
+        if idle_timeout_s <= 0:
+            raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
+        self.env_spec = envgym.spec(env_id)  # fail fast on an unknown id
+        self.env_id = env_id
+        self.max_sessions = int(max_sessions)
+        self.token = token or None
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.env_kwargs = dict(env_kwargs or {})
+        self.max_message_bytes = int(max_message_bytes)
+        self.allow_client_kwargs = allow_client_kwargs
+        self.sessions: dict[str, _Session] = {}
+        self.started_at = time.time()
+        self.total_sessions = 0
+        self.reaped_sessions = 0
+        self.refused_sessions = 0
+        self._counter = itertools.count(1)
+        self._schema_tools: Any = None
+
+    # ------------------------------------------------------------------ auth
+    def authorized(self, headers: Any, query_params: Any) -> bool:
+        if self.token is None:
+            return True
+        expected = self.token.encode()
+        header = headers.get("authorization") or ""
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), expected):
+            return True
+        query = query_params.get("token")
+        return query is not None and hmac.compare_digest(query.encode(), expected)
+
+    # ------------------------------------------------------------------ request handling (session thread)
+    def handle(self, session: _Session, text: str) -> tuple[str, bool]:
+        """Handle one request on the session's thread: ``(reply_text, close_session_after)``."""
+        try:
+            raw = parse(text)
+        except ValueError as exc:
+            return error_reply(None, ErrorCode.INVALID_JSON, f"message is not valid JSON: {exc}"), False
+        if not isinstance(raw, dict):
+            return (
+                error_reply(None, ErrorCode.VALIDATION_ERROR, f"message must be a JSON object, got {type(raw).__name__}"),
+                False,
+            )
+        request_id = raw.get("id")
+        if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
+            request_id = None
+        kind = raw.get("type")
+        if kind not in REQUEST_TYPES:
+            if kind is None:
+                return error_reply(request_id, ErrorCode.VALIDATION_ERROR, "message needs a 'type'"), False
+            known = ", ".join(sorted(REQUEST_TYPES))
+            return error_reply(request_id, ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}; known: {known}"), False
+        try:
+            request = REQUEST_ADAPTER.validate_python(decode_values(raw))
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or kind}: {e['msg']}" for e in errors)
+            return error_reply(request_id, ErrorCode.VALIDATION_ERROR, f"invalid {kind!r} message: {summary}", errors=errors), False
+        try:
+            return self._dispatch(session, request)
+        except Exception as exc:  # the env raised (a server bug would be caught the same way)
+            logger.debug("env %s raised in session %s", self.env_id, session.session_id, exc_info=True)
+            return _env_exception_reply(request.id, exc), False
+
+    def _dispatch(self, session: _Session, request: Any) -> tuple[str, bool]:
+        kind = request.type
+        rid = request.id
+        if kind == "ping":
+            return dumps({"type": "pong", "id": rid, "server_time": time.time()}), False
+        if kind == "close":
+            self.close_env(session)
+            return dumps({"type": "closed", "id": rid}), True
+        if kind == "make":
+            if session.env is not None:
+                return error_reply(rid, ErrorCode.VALIDATION_ERROR, "'make' must be the session's first request; the env already exists"), False
+            if request.env_id is not None and request.env_id != self.env_id:
+                return error_reply(rid, ErrorCode.VALIDATION_ERROR, f"this server serves {self.env_id!r}, not {request.env_id!r}"), False
+            if request.kwargs and not self.allow_client_kwargs:
+                return error_reply(rid, ErrorCode.VALIDATION_ERROR, "this server does not accept env kwargs from clients"), False
+            env = self._make_env(session, request.kwargs)
+            return dumps(self._made_reply(session, env, rid)), False
+        env = session.env if session.env is not None else self._make_env(session, {})
+        if kind == "step":
+            obs, reward, terminated, truncated, info = env.step(request.action)
+            return dumps({
+                "type": "step", "id": rid, "obs": obs, "reward": float(reward),
+                "terminated": bool(terminated), "truncated": bool(truncated), "info": info,
+            }), False
+        if kind == "reset":
+            obs, info = env.reset(seed=request.seed, options=request.options)
+            return dumps({"type": "reset", "id": rid, "obs": obs, "info": info}), False
+        if kind == "state":
+            return dumps({"type": "state", "id": rid, "state": env.get_state()}), False
+        if kind == "set_state":
+            env.set_state(request.state)
+            return dumps({"type": "set_state", "id": rid}), False
+        if kind == "render":
+            return dumps({"type": "render", "id": rid, "frame": env.render()}), False
+        raise AssertionError(f"unhandled request type {kind!r}")  # pragma: no cover
+
+    def _make_env(self, session: _Session, kwargs: dict[str, Any]) -> Any:
+        env = envgym.make(self.env_id, **{**self.env_kwargs, **kwargs})
+        session.env = env
+        return env
+
+    def _made_reply(self, session: _Session, env: Any, rid: Any) -> dict[str, Any]:
+        tool_names = list(getattr(env, "tool_names", lambda: [])())
+        return {
+            "type": "made",
+            "id": rid,
+            "env_id": self.env_id,
+            "session_id": session.session_id,
+            "tool_names": tool_names,
+            "max_turns": getattr(env, "max_turns", None),
+            "render_mode": getattr(env, "render_mode", None),
+            "metadata": dict(getattr(env, "metadata", {}) or {}),
+            "protocol_version": PROTOCOL_VERSION,
+        }
+
+    @staticmethod
+    def close_env(session: _Session) -> None:
+        """Close the session's env (on the session thread); safe to call twice."""
+        if session.env_closed:
+            return
+        session.env_closed = True
+        env, session.env = session.env, None
+        if env is not None:
+            try:
+                env.close()
+            except Exception:
+                logger.warning("closing env of session %s raised", session.session_id, exc_info=True)
+
+    # ------------------------------------------------------------------ sessions (event loop)
+    async def run_session(self, websocket: Any) -> None:
+        """Serve one WebSocket connection until it closes."""
+        if not self.authorized(websocket.headers, websocket.query_params):
+            self.refused_sessions += 1
+            await _deny(websocket, 401, ErrorCode.UNAUTHORIZED, "missing or wrong bearer token")
+            return
+        if len(self.sessions) >= self.max_sessions:
+            self.refused_sessions += 1
+            await websocket.accept()
+            with contextlib.suppress(Exception):
+                await websocket.send_text(error_reply(
+                    None, ErrorCode.CAPACITY_REACHED,
+                    f"server holds its maximum of {self.max_sessions} sessions; try again later",
+                ))
+                await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="capacity reached")
+            return
+        number = next(self._counter)
+        session = _Session(
+            uuid.uuid4().hex,
+            websocket,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"envgym-session-{number}"),
+        )
+        self.sessions[session.session_id] = session  # registered before any await: the cap is exact
+        self.total_sessions += 1
+        close_normally = False
+        try:
+            await websocket.accept()
+            close_normally = await self._serve_requests(session)
+        except Exception:  # the connection broke mid-send; nothing to tell the client
+            logger.debug("session %s ended by a connection error", session.session_id, exc_info=True)
+        finally:
+            self.sessions.pop(session.session_id, None)
+            session.executor.submit(self.close_env, session)
+            session.executor.shutdown(wait=False)
+            if close_normally:
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=CloseCode.NORMAL)
+
+    async def _serve_requests(self, session: _Session) -> bool:
+        """The request loop; True when the client asked to close (the server closes the socket)."""
+        websocket = session.websocket
+        receive = websocket.receive
+        send = websocket.send
+        executor = session.executor
+        limit = self.max_message_bytes
+        while True:
+            session.busy = False
+            session.last_active = time.monotonic()
+            message = await receive()
+            session.busy = True
+            if message["type"] == "websocket.disconnect":
+                return False
+            if session.expired:
+                await websocket.send_text(error_reply(None, ErrorCode.SESSION_EXPIRED, "session expired"))
+                return False
+            text = message.get("text")
+            if text is None:
+                reply = error_reply(None, ErrorCode.INVALID_JSON, "binary frames are not accepted; send JSON as text frames")
+                close_after = False
+            elif len(text) > limit:
+                reply = error_reply(
+                    None, ErrorCode.MESSAGE_TOO_LARGE,
+                    f"message of {len(text)} characters exceeds the limit of {limit}",
+                )
+                close_after = False
+            else:
+                reply, close_after = await asyncio.wrap_future(executor.submit(self.handle, session, text))
+            await send({"type": "websocket.send", "text": reply})
+            if close_after:
+                return True
+
+    async def reap_idle(self) -> None:
+        """Close sessions idle longer than ``idle_timeout_s`` (runs for the app's lifetime)."""
+        interval = max(0.02, min(self.idle_timeout_s / 4.0, 5.0))
+        while True:
+            await asyncio.sleep(interval)
+            deadline = time.monotonic() - self.idle_timeout_s
+            for session in list(self.sessions.values()):
+                if session.busy or session.expired or session.last_active > deadline:
+                    continue
+                session.expired = True
+                self.reaped_sessions += 1
+                asyncio.get_running_loop().create_task(self._expire(session))
+
+    async def _expire(self, session: _Session) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wrap_future(session.executor.submit(self.close_env, session))
+        with contextlib.suppress(Exception):
+            await session.websocket.send_text(error_reply(
+                None, ErrorCode.SESSION_EXPIRED,
+                f"session idle for more than {self.idle_timeout_s:g} s; its env was closed",
+            ))
+            await session.websocket.close(code=CloseCode.SESSION_EXPIRED, reason="session expired")
+
+    async def shutdown(self) -> None:
+        """Close every remaining env (server shutdown)."""
+        futures = []
+        for session in list(self.sessions.values()):
+            with contextlib.suppress(RuntimeError):
+                futures.append(asyncio.wrap_future(session.executor.submit(self.close_env, session)))
+        if futures:
+            await asyncio.wait(futures, timeout=5.0)
+
+    # ------------------------------------------------------------------ HTTP views
+    def health(self) -> dict[str, Any]:
+        sessions = list(self.sessions.values())
+        return {
+            "status": "ok",
+            "env_id": self.env_id,
+            "sessions": len(sessions),
+            "busy": sum(1 for s in sessions if s.busy),
+            "max_sessions": self.max_sessions,
+            "total_sessions": self.total_sessions,
+            "reaped_sessions": self.reaped_sessions,
+            "refused_sessions": self.refused_sessions,
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "protocol_version": PROTOCOL_VERSION,
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        spec = self.env_spec
+        return {
+            "env_id": self.env_id,
+            "description": spec.description,
+            "tags": list(spec.tags),
+            "max_turns": spec.max_turns,
+            "image": spec.image,
+            "extras": list(spec.extras),
+            "envgym_version": getattr(envgym, "__version__", "unknown"),
+            "protocol_version": PROTOCOL_VERSION,
+            "max_sessions": self.max_sessions,
+            "idle_timeout_s": self.idle_timeout_s,
+            "max_message_bytes": self.max_message_bytes,
+            "accepts_client_kwargs": self.allow_client_kwargs,
+        }
+
+    async def schema(self) -> dict[str, Any]:
+        if self._schema_tools is None:
+            self._schema_tools = await asyncio.get_running_loop().run_in_executor(None, self._probe_tools)
+        return {
+            "env_id": self.env_id,
+            "protocol_version": PROTOCOL_VERSION,
+            "error_codes": list(ErrorCode.ALL),
+            "close_codes": {k: v for k, v in vars(CloseCode).items() if k.isupper()},
+            **message_schemas(),
+            "action": _action_schema(self._schema_tools.get("tool_names")),
+            "observation": _observation_schema(),
+            **({"probe_error": self._schema_tools["error"]} if "error" in self._schema_tools else {}),
+        }
+
+    def _probe_tools(self) -> dict[str, Any]:
+        try:
+            env = envgym.make(self.env_id, **self.env_kwargs)
+        except Exception as exc:
+            return {"tool_names": None, "error": f"{type(exc).__name__}: {exc}"}
+        try:
+            return {"tool_names": list(env.tool_names())}
+        finally:
+            with contextlib.suppress(Exception):
+                env.close()
+
+
+async def _deny(websocket: Any, status: int, code: str, message: str) -> None:
+    """Refuse a handshake: HTTP ``status`` where the server supports it, else close code 1008."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        body = {"type": "error", "id": None, "code": code, "message": message}
+        await websocket.send_denial_response(JSONResponse(body, status_code=status))
+    else:  # pragma: no cover - every uvicorn protocol implements the denial extension
+        await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=message)
+
+
+def _action_schema(tool_names: list[str] | None) -> dict[str, Any]:
+    return {
+        "description": "text (free form or a function-call string such as click(\"12\")), or a tool call",
+        "oneOf": [
+            {"type": "string", "maxLength": 100_000},
+            {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", **({"enum": tool_names} if tool_names else {})},
+                    "arguments": {"oneOf": [{"type": "object"}, {"type": "string"}]},
+                },
+                "required": ["name"],
+            },
+        ],
+        "tool_names": tool_names,
+    }
+
+
+_JSON_TYPES = {str: "string", list: "array", dict: "object", int: "integer", float: "number", bool: "boolean"}
+
+
+def _observation_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for key, expected in OBSERVATION_KEYS.items():
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if bytes in types:
+            properties[key] = {
+                "type": "object",
+                "properties": {"$bytes": {"type": "string", "contentEncoding": "base64"}},
+                "required": ["$bytes"],
+                "description": "bytes (PNG/JPEG), base64-encoded",
+            }
+        else:
+            properties[key] = {"type": _JSON_TYPES.get(types[0], "object")}
+    return {
+        "type": "object",
+        "required": ["text"],
+        "properties": properties,
+        "additionalProperties": True,
+        "description": "see envgym.observation; bytes anywhere travel as {\"$bytes\": base64}",
+    }
+
+
+def create_app(
+    env_id: str,
+    *,
+    max_sessions: int = 256,
+    token: str | None = None,
+    idle_timeout_s: float = 600.0,
+    env_kwargs: dict | None = None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    allow_client_kwargs: bool = True,
+) -> Any:
+    """A FastAPI app serving ``env_id`` (see the module docstring).  ``app.state.env_server`` holds
+    the :class:`EnvServer`.  Run it with :func:`serve`, or any ASGI server with a WebSocket frame limit
+    of :func:`transport_limit` ``(max_message_bytes)``."""
+    server = EnvServer(
+        env_id,
+        max_sessions=max_sessions,
+        token=token,
+        idle_timeout_s=idle_timeout_s,
+        env_kwargs=env_kwargs,
+        max_message_bytes=max_message_bytes,
+        allow_client_kwargs=allow_client_kwargs,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reaper = asyncio.get_running_loop().create_task(server.reap_idle())
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            await server.shutdown()
+
+    app = FastAPI(
+        title=f"envgym env server: {env_id}",
+        version=getattr(envgym, "__version__", "0"),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.env_server = server
+
+    def _unauthorized() -> JSONResponse:
+        return JSONResponse(
+            {"type": "error", "id": None, "code": ErrorCode.UNAUTHORIZED, "message": "missing or wrong bearer token"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return server.health()
+
+    @app.get("/metadata")
+    async def metadata(request: Request) -> Any:
+        if not server.authorized(request.headers, request.query_params):
+            return _unauthorized()
+        return server.metadata()
+
+    @app.get("/schema")
+    async def schema(request: Request) -> Any:
+        if not server.authorized(request.headers, request.query_params):
+            return _unauthorized()
+        return await server.schema()
+
+    @app.websocket("/ws")
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await server.run_session(websocket)
+
+    return app
+
+
+def uvicorn_config(
+    app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning"
+) -> Any:
+    """The uvicorn configuration the server runs with (frame limit, no compression, keepalive pings)."""
+    import uvicorn
+
+    server: EnvServer = app.state.env_server
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws=WS_IMPLEMENTATION,
+        ws_max_size=transport_limit(server.max_message_bytes),
+        ws_per_message_deflate=False,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        lifespan="on",
+        access_log=False,
+        backlog=4096,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def build_server(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "warning",
+    on_started: Any = None,
+) -> tuple[Any, Any]:
+    """A ``(uvicorn.Server, bound socket)`` pair; ``port=0`` picks a free port (read it off the socket).
+
+    ``on_started()`` is called once the server accepts connections.  Run it with
+    ``server.run(sockets=[sock])``.
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if on_started is not None and not self.should_exit:
+                on_started()
+
+    config = uvicorn_config(app, host=host, port=port, log_level=log_level)
+    sock = config.bind_socket()
+    return _Server(config), sock
+
+
+def serve(
+    env_id: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_sessions: int = 256,
+    token: str | None = None,
+    idle_timeout_s: float = 600.0,
+    env_kwargs: dict | None = None,
+    log_level: str = "warning",
+    *,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    allow_client_kwargs: bool = True,
+    on_ready: Any = None,
+) -> None:
+    """Serve ``env_id`` until interrupted (blocking).  Binds 127.0.0.1 unless told otherwise.
+
+    ``on_ready(url)`` is called once the server accepts connections (``port=0`` picks a free port).
+    """
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        logger.warning("serving %s on %s without a token: anyone who can reach it can run the env", env_id, host)
+    app = create_app(
+        env_id,
+        max_sessions=max_sessions,
+        token=token,
+        idle_timeout_s=idle_timeout_s,
+        env_kwargs=env_kwargs,
+        max_message_bytes=max_message_bytes,
+        allow_client_kwargs=allow_client_kwargs,
+    )
+    sock_box: list[Any] = []
+
+    def started() -> None:
+        if on_ready is not None:
+            bound_host, bound_port = sock_box[0].getsockname()[:2]
+            on_ready(f"http://{_url_host(bound_host)}:{bound_port}")
+
+    server, sock = build_server(app, host=host, port=port, log_level=log_level, on_started=started)
+    sock_box.append(sock)
+    server.run(sockets=[sock])
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,252 @@
+"""Test helpers for remote envs: small envs registered on import, and servers started for a test.
+
+* ``envgym-test/Echo-v0`` (:class:`EchoEnv`) — a counter env that echoes actions, with bytes images,
+  unicode, nested info, ``get_state``/``set_state``; kwargs ``step_sleep_s`` (sleep in every step),
+  ``raise_on`` (raise ``RuntimeError`` when the action is that text) and ``label`` (recorded in
+  :data:`CLOSED_LABELS` when the env closes).  The action ``"wait:NAME"`` blocks the step on the
+  :func:`gate` ``NAME`` until the test releases it (ordering tests without timing).
+* ``envgym-test/NoOp-v0`` (:class:`NoOpEnv`) — does nothing, as fast as possible (benchmarks).
+* :func:`running_server` — serve an env on 127.0.0.1 in a background thread, yield its URL.
+* :func:`running_server_process` — the same in a subprocess (``python -m envgym.remote serve``),
+  yield ``(url, process)`` so a test can kill it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from envgym.actions import Call, InvalidAction
+from envgym.core import Env, Transition
+from envgym.registration import register
+from envgym.tasks import Task
+
+ECHO_ID = "envgym-test/Echo-v0"
+NOOP_ID = "envgym-test/NoOp-v0"
+
+#: Labels of Echo envs that have been closed (in this process), in closing order.
+CLOSED_LABELS: list[str] = []
+
+
+class Gate:
+    """A meeting point between a test and an env step: ``entered`` is set when the step arrives,
+    the step then waits for ``release``."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+
+_GATES: dict[str, Gate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def gate(name: str) -> Gate:
+    """The gate called ``name`` (created on first use)."""
+    with _GATES_LOCK:
+        return _GATES.setdefault(name, Gate())
+
+
+class EchoEnv(Env):
+    """Echoes each action; ``stop`` (or the tool call ``stop()``) ends the episode with success."""
+
+    default_max_turns = 10
+
+    def __init__(
+        self,
+        *,
+        step_sleep_s: float = 0.0,
+        raise_on: str | None = None,
+        label: str = "",
+        image_size: int = 64,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.step_sleep_s = float(step_sleep_s)
+        self.raise_on = raise_on
+        self.label = label
+        self.image_size = int(image_size)
+        self.count = 0
+        self.log: list[str] = []
+        self.secret = 0
+
+    def tool_names(self) -> list[str]:
+        return ["echo", "stop"]
+
+    def sample_task(self) -> Task:
+        seed = int(self.np_random.integers(1_000_000))
+        return Task(
+            task_id=f"echo-{seed}", env_id=ECHO_ID, seed=seed,
+            instruction="Say anything; say 'stop' to finish. Ünïcödé ✓",
+        )
+
+    def _reset(self, task: Task) -> dict[str, Any]:
+        self.count = 0
+        self.log = []
+        self.secret = (task.seed or 0) % 997
+        return {"greeting": "héllo wörld 你好 😀", "secret_bytes": bytes([self.secret % 256, 0, 255, 10])}
+
+    def _step(self, call: Call) -> Transition:
+        if call.is_call and call.name == "echo":
+            word = str(call.argument(0, "text"))
+        elif call.is_call and call.name == "stop":
+            word = "stop"
+        elif call.is_call:
+            raise InvalidAction(f"unknown tool {call.name!r}; use echo(text) or stop()")
+        else:
+            word = call.text
+        if self.raise_on is not None and word == self.raise_on:
+            raise RuntimeError(f"EchoEnv was told to fail on {word!r}")
+        if word.startswith("wait:"):
+            waiting = gate(word[5:])
+            waiting.entered.set()
+            if not waiting.release.wait(timeout=60):
+                raise TimeoutError(f"gate {word[5:]!r} was never released")
+        if self.step_sleep_s:
+            time.sleep(self.step_sleep_s)
+        self.count += 1
+        self.log.append(word)
+        done = word == "stop"
+        return Transition(
+            reward=round(len(word) * 0.5 + self.secret / 1000.0, 6),
+            terminated=done,
+            success=done,
+            feedback=f"echo: {word}",
+            info={"echo": word, "count": self.count, "payload": {"raw": word.encode("utf-8"), "nested": [1, 2.5, None, True, "ünï"]}},
+        )
+
+    def _observe(self) -> dict[str, Any]:
+        image = b"\x89PNG\r\n\x1a\n" + bytes((self.secret + self.count + i) % 256 for i in range(self.image_size))
+        return {
+            "text": f"count={self.count} last={self.log[-1] if self.log else ''!s} 🙂",
+            "image": image,
+            "instruction": self.task.instruction if self.task else "",
+            "messages": [{"role": "user", "content": f"étape {self.count}"}],
+            "admissible_actions": ["echo", "stop"],
+        }
+
+    def get_state(self) -> dict[str, Any]:
+        return {"count": self.count, "log": list(self.log), "secret": self.secret}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.count = int(state["count"])
+        self.log = [str(w) for w in state["log"]]
+        self.secret = int(state["secret"])
+
+    def oracle_action(self) -> Any:
+        return "stop"
+
+    def close(self) -> None:
+        if self.label:
+            CLOSED_LABELS.append(self.label)
+        super().close()
+
+
+_NOOP_TASK = Task(task_id="noop", env_id=NOOP_ID, instruction="nothing to do")
+
+
+class NoOpEnv(Env):
+    """Every step does nothing: reward 0, never terminates (for measuring transport overhead)."""
+
+    default_max_turns = 1_000_000_000
+
+    def sample_task(self) -> Task:
+        return _NOOP_TASK
+
+    def _reset(self, task: Task) -> dict[str, Any]:
+        return {}
+
+    def _step(self, call: Call) -> Transition:
+        return Transition()
+
+    def _observe(self) -> dict[str, Any]:
+        return {"text": "ok"}
+
+
+register(ECHO_ID, "envgym.remote.testing:EchoEnv", description="Test env: echoes actions.", tags=("test",))
+register(NOOP_ID, "envgym.remote.testing:NoOpEnv", description="Test env: does nothing.", tags=("test",))
+
+
+@contextlib.contextmanager
+def running_server(env_id: str, **kwargs: Any) -> Iterator[str]:
+    """Serve ``env_id`` on 127.0.0.1 (a free port) in a background thread; yield ``http://…`` URL.
+
+    ``kwargs`` go to :func:`envgym.remote.server.create_app`.  The server stops on exit.
+    """
+    from envgym.remote.server import build_server, create_app
+
+    app = create_app(env_id, **kwargs)
+    ready = threading.Event()
+    server, sock = build_server(app, host="127.0.0.1", port=0, on_started=ready.set)
+    server.config.timeout_graceful_shutdown = 2
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="envgym-test-server", daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(timeout=30) or server.should_exit:
+            raise RuntimeError(f"test server for {env_id} did not start")
+        port = sock.getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+@contextlib.contextmanager
+def running_server_process(
+    env_id: str,
+    *,
+    imports: tuple[str, ...] = ("envgym.remote.testing",),
+    args: tuple[str, ...] = (),
+    startup_timeout_s: float = 60.0,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Serve ``env_id`` from a subprocess (``python -m envgym.remote serve``) on a free 127.0.0.1 port.
+
+    Yields ``(url, process)``; the process is killed on exit if still running.
+    """
+    command = [sys.executable, "-m", "envgym.remote", "serve", env_id, "--host", "127.0.0.1", "--port", "0"]
+    for module in imports:
+        command += ["--import", module]
+    command += list(args)
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        url = _read_ready_line(process, startup_timeout_s)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _read_ready_line(process: subprocess.Popen, timeout_s: float) -> str:
+    """Wait for the ``READY <url>`` line the serve command prints once its socket is bound."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    buffer = b""
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if not readable:
+            break
+        chunk = os.read(process.stdout.fileno(), 4096)
+        if not chunk:  # the process exited
+            break
+        buffer += chunk
+        for line in buffer.decode("utf-8", "replace").splitlines():
+            if line.startswith("READY "):
+                return line.split(" ", 1)[1].strip()
+    process.kill()
+    _, err = process.communicate(timeout=10)
+    raise RuntimeError(f"env server did not start: {err.decode('utf-8', 'replace')[-2000:]}")

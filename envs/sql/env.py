@@ -290,9 +290,8 @@ class SQLEnv(Env):
         if answered and self._answer is None:
             self._answer = ""
         self._correct = state.get("correct") if answered else None
-        self.turn = int(state.get("turn", self.turn))
-        self._feedback = str(state.get("last_result", ""))
-        self._episode_over = answered
+        self._set_progress(turn=int(state.get("turn", self.turn)), episode_over=answered,
+                           feedback=str(state.get("last_result", "")))
 
     def anchor(self) -> str | None:
         """Hash of what the agent has learned: the distinct queries that ran (whitespace-normalised),

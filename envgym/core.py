@@ -115,6 +115,10 @@ class Env(gymnasium.Env[dict, Any]):
         """Load a state produced by :meth:`get_state` (or written by a task generator)."""
         raise NotImplementedError(f"{type(self).__name__} does not accept a state")
 
+    def state_schema(self) -> dict[str, Any] | None:
+        """JSON Schema of :meth:`get_state`'s value (task synthesis shows it to generators), or ``None``."""
+        return None
+
     def oracle_action(self) -> Any:
         """The next action of a reference solver from the current state, or ``None`` if unknown."""
         return None

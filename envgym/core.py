@@ -17,12 +17,14 @@ it, and ``gymnasium.utils.env_checker.check_env`` passes.  What it adds for lang
 Writing an env means implementing four hooks::
 
     class MyEnv(envgym.Env):
-        def _reset(self, task) -> dict:          # build the state for ``task``; return extra info
+        def _reset(self, task) -> dict:          # build the state for ``task`` (from task.initial_state
+                                                 # when given, else from its seed/spec); return extra info
         def _step(self, call) -> Transition:     # apply a parsed action; raise InvalidAction if it can't
         def _observe(self) -> Observation:       # render the current state for the agent
         def get_state(self) / set_state(state)   # optional, JSON-able
 
-and optionally ``oracle_action()`` (the next action of a reference solver) and ``sample_task()``.
+and optionally ``oracle_action()`` (the next action of a reference solver), ``sample_task()``,
+``_info()`` (extra info on every step), ``max_turns_for(task)`` and ``state_schema()``.
 """
 
 from __future__ import annotations
@@ -85,9 +87,10 @@ class Env(gymnasium.Env[dict, Any]):
         self.render_mode = render_mode
         self.observation_space = ObservationSpace()
         self.action_space = ActionSpace(tool_names=tuple(self.tool_names()))
-        self.max_turns = int(max_turns if max_turns is not None else self.default_max_turns)
-        if self.max_turns < 1:
-            raise ValueError(f"max_turns must be >= 1, got {self.max_turns}")
+        if max_turns is not None and int(max_turns) < 1:
+            raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+        self._max_turns_arg = None if max_turns is None else int(max_turns)
+        self.max_turns = self._max_turns_arg or int(self.default_max_turns)
         self.invalid_action_penalty = float(invalid_action_penalty)
         self._tasks_arg = tasks
         self._tasks: TaskSet | None = None
@@ -114,6 +117,15 @@ class Env(gymnasium.Env[dict, Any]):
     def set_state(self, state: dict[str, Any]) -> None:
         """Load a state produced by :meth:`get_state` (or written by a task generator)."""
         raise NotImplementedError(f"{type(self).__name__} does not accept a state")
+
+    def _info(self) -> dict[str, Any]:
+        """Extra ``info`` entries for every reset and step, invalid steps included (e.g. ``subgoal``)."""
+        return {}
+
+    def max_turns_for(self, task: Task) -> int:
+        """Episode length limit for ``task`` when neither ``max_turns=`` nor ``task.spec["max_turns"]``
+        sets one; called after ``_reset`` so it may look at the loaded state."""
+        return int(self.default_max_turns)
 
     def state_schema(self) -> dict[str, Any] | None:
         """JSON Schema of :meth:`get_state`'s value (task synthesis shows it to generators), or ``None``."""
@@ -155,8 +167,11 @@ class Env(gymnasium.Env[dict, Any]):
         self._feedback = ""
         self._last_error = ""
         extra = self._reset(self.task) or {}
+        self.max_turns = int(
+            self._max_turns_arg or self.task.spec.get("max_turns") or self.max_turns_for(self.task)
+        )
         self._episode_over = False
-        info = {"task_id": self.task.task_id, "turn": 0, **extra}
+        info = {"task_id": self.task.task_id, "turn": 0, **extra, **self._info()}
         anchor = self.anchor()
         if anchor is not None:
             info["anchor"] = anchor
@@ -180,6 +195,7 @@ class Env(gymnasium.Env[dict, Any]):
             info["action_error"] = message
         self._feedback = transition.feedback
         info.update(transition.info)
+        info.update(self._info())
         terminated = bool(transition.terminated)
         truncated = not terminated and self.turn >= self.max_turns
         if terminated or truncated:
@@ -191,6 +207,23 @@ class Env(gymnasium.Env[dict, Any]):
         if anchor is not None:
             info["anchor"] = anchor
         return self._observation(), float(transition.reward), terminated, truncated, info
+
+    def observe(self) -> Observation:
+        """The observation of the current state, as ``reset``/``step`` would return it."""
+        if self.task is None:
+            raise ResetNeeded("call reset() before observe()")
+        return self._observation()
+
+    def load_state(self, state: dict[str, Any], task: Any = None) -> Observation:
+        """Put the env in ``state`` (from :meth:`get_state` or a task generator) and make it steppable:
+        the episode counts from turn 0 unless ``set_state`` says otherwise (via ``_set_progress``)."""
+        if task is not None:
+            self.task = self.resolve_task(task)
+        self._set_progress(turn=0, episode_over=False)
+        self.set_state(state)
+        if self.task is None:
+            raise ValueError(f"{type(self).__name__}.set_state made no task; pass task= to load_state")
+        return self._observation()
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":

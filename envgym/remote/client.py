@@ -187,7 +187,7 @@ class _SessionMixin:
             "open_timeout": self.connect_timeout_s,
             "ping_interval": self.ping_interval_s,
             "ping_timeout": self.ping_timeout_s,
-            "close_timeout": 2.0,
+            "close_timeout": 1.0,
             "max_size": self.max_message_bytes,
             "compression": None,
             "proxy": None,

@@ -311,13 +311,17 @@ class ContainerRuntime:
         except Exception as exc:  # the engine is gone or busy: prune will catch it later
             logger.warning("could not remove container %s: %s", handle.name, exc)
 
-    def remove_all(self) -> int:
-        """Remove every container this process still owns; return how many."""
+    def remove_all(self, parallel: bool = True) -> int:
+        """Remove every container this process still owns; return how many.  ``parallel=False`` at
+        interpreter exit, where no new thread may start."""
         with self._lock:
             handles = list(self._live.values())
-        if handles:
+        if parallel and len(handles) > 1:
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(handles))) as executor:
                 list(executor.map(self.remove, handles))
+        else:
+            for handle in handles:
+                self.remove(handle)
         return len(handles)
 
     def live_handles(self) -> list[ContainerHandle]:
@@ -406,7 +410,7 @@ class ContainerRuntime:
         if self._hooks_installed:
             return
         self._hooks_installed = True
-        atexit.register(self.remove_all)
+        atexit.register(self.remove_all, parallel=False)
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be installed from the main thread; atexit still runs
         previous = signal.getsignal(signal.SIGTERM)

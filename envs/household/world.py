@@ -7,7 +7,7 @@ Objects lie in receptacles (``location`` is a receptacle name) or in the agent's
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from envs.household.catalog import OBJECTS, RECEPTACLES
@@ -118,9 +118,10 @@ class World:
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict[str, Any]:
         return {
-            "receptacles": [asdict(r) for r in self.receptacles.values()],
-            "items": [asdict(i) for i in self.items.values()],
-            "lamp": asdict(self.lamp),
+            # flat dataclasses: vars() is a shallow copy, ~10x cheaper than asdict's deep recursion
+            "receptacles": [dict(vars(r)) for r in self.receptacles.values()],
+            "items": [dict(vars(i)) for i in self.items.values()],
+            "lamp": dict(vars(self.lamp)),
             "agent_location": self.agent_location,
         }
 

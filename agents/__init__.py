@@ -9,7 +9,9 @@ __all__ = ["Agent", "Decision", "OracleAgent", "RandomAgent", "run_episode", "ru
 
 
 def make_agent(name: str, env=None, **kwargs):
-    """Build a built-in agent by name: ``random``, ``oracle`` or ``human``."""
+    """Build a built-in agent by name: ``random``, ``oracle``, ``human``, or a model-backed ``llm`` /
+    ``hiper`` agent (``backend=`` a :class:`agents.backends.Backend` or a spec string such as
+    ``"tiny"``, ``"hf:/path/to/model"``, ``"openai:http://127.0.0.1:8000"``)."""
     if name == "random":
         return RandomAgent(**kwargs)
     if name == "oracle":
@@ -17,5 +19,18 @@ def make_agent(name: str, env=None, **kwargs):
     if name == "human":
         from agents.human import HumanAgent
 
-        return HumanAgent(**kwargs)
-    raise ValueError(f"unknown agent {name!r}; choose random, oracle or human")
+        return HumanAgent(env, **kwargs)
+    if name in ("llm", "hiper"):
+        from agents.backends import make_backend
+
+        backend = kwargs.pop("backend", "tiny")
+        if isinstance(backend, str):
+            backend = make_backend(backend, **kwargs.pop("backend_kwargs", {}))
+        if name == "llm":
+            from agents.llm import LLMAgent
+
+            return LLMAgent(backend, **kwargs)
+        from agents.hierarchical import HierarchicalAgent
+
+        return HierarchicalAgent(backend, **kwargs)
+    raise ValueError(f"unknown agent {name!r}; choose random, oracle, human, llm or hiper")

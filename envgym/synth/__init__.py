@@ -1,0 +1,16 @@
+"""Verified task synthesis (DESIGN §4–§5): LLM roles as prompt files, an orchestrator in code.
+
+* :mod:`envgym.synth.llm` — async OpenAI-compatible chat client (retries, JSON mode, usage/cost);
+* :mod:`envgym.synth.roles` — versioned role prompts (``prompts/<family>/<role>.v1.md``);
+* :mod:`envgym.synth.adapters` — what synthesis needs from an env family (Household, generic JSON state);
+* :mod:`envgym.synth.checks` — the validity checks and their reason codes;
+* :mod:`envgym.synth.sandbox` — static scan and sandboxed execution of reward code;
+* :mod:`envgym.synth.orchestrator` — propose → generate ∥ discriminate → verify → review rounds;
+* :mod:`envgym.synth.filters` — critic vote, rollout band filter, deduplication;
+* :mod:`envgym.synth.reward_runtime` — scoring ``kind="python"`` rewards at run time;
+* :mod:`envgym.synth.cli_ops` — ``synth(env_id, n, llm_url, model, out, **opts)`` (the CLI command).
+"""
+
+from envgym.synth.checks import REASONS
+
+__all__ = ["REASONS"]

@@ -1,0 +1,357 @@
+"""The validity checks of DESIGN §4, run on one candidate (spec + states + reward code).
+
+:func:`verify` runs them in order and stops at the first failure, which it returns as a
+:class:`CheckFailure` naming the reason code, the side at fault (``generator`` or
+``discriminator``) and expected vs actual, so the orchestrator can send a review to that side.
+
+Checks and reason codes (:data:`REASONS`):
+
+=================  ==========================================================================
+check              codes
+=================  ==========================================================================
+schema             ``schema_invalid`` (state shape, env JSON Schema, Task model)
+executable         ``initial_not_loadable``, ``golden_not_loadable`` (fresh env per state)
+diff               ``diff_empty``, ``diff_outside_spec`` (JSON path diff initial→golden)
+spec_semantics     ``initial_already_passes``, ``golden_fails_spec`` (env's own goal check,
+                   where the env has one)
+solvable           ``golden_unreachable`` (the env's planner cannot reach the goal)
+static_scan        ``reward_syntax``, ``reward_no_function``, ``reward_forbidden_import``,
+                   ``reward_forbidden_name``, ``reward_dunder``, ``reward_constant``
+sandbox            ``reward_error``, ``reward_timeout``, ``reward_memory``, ``reward_bad_output``
+determinism        ``nondeterministic`` (two sandbox processes, different hash seeds)
+constant           ``reward_constant`` (same positive score on every probe state)
+golden             ``golden_fails_reward`` (reward(initial, golden) == 1)
+initial            ``initial_already_passes`` (reward(initial, initial) == 0)
+oracle             ``oracle_fails_reward`` (the planner's final state scores 1)
+mutation_revert    ``mutation_revert_passes``, ``diff_not_minimal`` (reverting any one changed
+                   target field scores < 1)
+mutation_side      ``mutation_side_effect_passes`` (an unrelated change scores < 1 when the
+                   spec forbids side effects)
+=================  ==========================================================================
+
+Reward code only ever runs in the sandbox (:mod:`envgym.synth.sandbox`).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from envgym.synth.adapters import GenericAdapter, Solution, StateError
+from envgym.synth.diff import Change, apply_value, json_diff, matches
+from envgym.synth.sandbox import ALLOWED_MODULES, CallResult, run_reward, scan_reward_code
+
+GENERATOR, DISCRIMINATOR, PROPOSER = "generator", "discriminator", "proposer"
+
+#: reason code -> what it means
+REASONS: dict[str, str] = {
+    "proposal_invalid": "the proposer's reply is not a usable spec + instruction",
+    "generator_bad_reply": "the generator's reply holds no initial_state/golden_state JSON",
+    "discriminator_bad_reply": "the discriminator's reply holds no reward_code",
+    "schema_invalid": "a state or the task does not validate (state shape, env schema, Task model)",
+    "initial_not_loadable": "the env's set_state rejects the initial state",
+    "golden_not_loadable": "the env's set_state rejects the golden state",
+    "diff_empty": "the golden state changes nothing the spec names",
+    "diff_outside_spec": "the golden state changes paths the spec does not name",
+    "golden_fails_spec": "the golden state does not meet the spec by the env's own goal check",
+    "golden_unreachable": "the env's planner cannot reach the goal from the initial state",
+    "reward_syntax": "the reward code does not parse",
+    "reward_no_function": "the reward code defines no reward(initial, final, trajectory=None)",
+    "reward_forbidden_import": "the reward code imports a module outside the allowlist",
+    "reward_forbidden_name": "the reward code uses a forbidden builtin (open, exec, eval, ...) or construct",
+    "reward_dunder": "the reward code touches a dunder name or attribute",
+    "reward_constant": "the reward does not depend on its inputs",
+    "reward_error": "the reward code raised an exception",
+    "reward_timeout": "the reward code ran past its time limit",
+    "reward_memory": "the reward code ran past its memory limit",
+    "reward_bad_output": "the reward returned something other than a score in [0, 1]",
+    "nondeterministic": "repeated runs of the reward disagree",
+    "golden_fails_reward": "reward(initial, golden) < 1",
+    "initial_already_passes": "the task is solved at the start (reward(initial, initial) > 0 or the env's goal holds)",
+    "oracle_fails_reward": "the final state of the env's planner scores < 1",
+    "mutation_revert_passes": "reverting one changed field of the golden diff still scores 1",
+    "diff_not_minimal": "the golden diff has a change the goal does not need",
+    "mutation_side_effect_passes": "an unrelated change still scores 1 although the spec forbids side effects",
+    "max_rounds": "no valid candidate within the round limit (the last failure is reported)",
+    "critic_rejected": "the critics' majority voted reject",
+    "rollout_too_easy": "the reference agent's pass rate lies above the band",
+    "rollout_too_hard": "the reference agent's pass rate lies below the band",
+    "rollout_infra": "no rollout of the reference agent finished without an infrastructure failure",
+    "duplicate_state": "the same initial and golden states as a kept task",
+    "duplicate_instruction": "an instruction too similar to a kept task's",
+}
+SANDBOX_KINDS = {"error": "reward_error", "timeout": "reward_timeout", "memory": "reward_memory",
+                 "bad_output": "reward_bad_output", "crashed": "reward_error"}
+EPS = 1e-9
+
+
+@dataclass
+class CheckFailure:
+    code: str
+    side: str
+    check: str
+    message: str
+    expected: Any = None
+    actual: Any = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "side": self.side, "check": self.check, "message": self.message,
+                "expected": self.expected, "actual": self.actual, "details": self.details}
+
+
+@dataclass
+class CheckConfig:
+    time_limit_s: float = 2.0
+    memory_mb: int = 512
+    side_effect_mutations: int = 3
+    determinism_runs: int = 2
+    allowed_modules: tuple[str, ...] = ALLOWED_MODULES
+
+
+@dataclass
+class Verification:
+    """What :func:`verify` found.  ``failure is None`` means every check passed."""
+
+    failure: CheckFailure | None
+    passed: list[str] = field(default_factory=list)
+    initial: dict[str, Any] | None = None
+    golden: dict[str, Any] | None = None
+    changes: list[Change] = field(default_factory=list)
+    solution: Solution | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    sandbox_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class _Fail(Exception):
+    def __init__(self, failure: CheckFailure):
+        self.failure = failure
+
+
+def verify(
+    adapter: GenericAdapter,
+    spec: dict[str, Any],
+    instruction: str,
+    initial_raw: Any,
+    golden_raw: Any,
+    reward_code: str,
+    *,
+    task_id: str = "synth-candidate",
+    config: CheckConfig | None = None,
+) -> Verification:
+    """Run every check on a candidate; see the module docstring for the order and reason codes."""
+    config = config or CheckConfig()
+    result = Verification(failure=None)
+    start = time.perf_counter()
+    try:
+        _run(adapter, spec, instruction, initial_raw, golden_raw, reward_code, task_id, config, result)
+    except _Fail as fail:
+        result.failure = fail.failure
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initial_raw: Any, golden_raw: Any,
+         reward_code: str, task_id: str, config: CheckConfig, out: Verification) -> None:
+    # -------------------------------------------------------------- schema
+    states = {}
+    for name, raw in (("initial", initial_raw), ("golden", golden_raw)):
+        try:
+            states[name] = adapter.normalize_state(raw, spec, instruction, task_id)
+        except StateError as exc:
+            _fail("schema_invalid", GENERATOR, "schema", f"{name}_state: {exc}")
+        problem = _schema_problem(adapter.state_schema(), states[name])
+        if problem:
+            _fail("schema_invalid", GENERATOR, "schema", f"{name}_state does not follow the env's state schema: {problem}")
+    problem = _task_problem(adapter, task_id, instruction, spec, states["initial"], states["golden"], reward_code)
+    if problem:
+        _fail("schema_invalid", GENERATOR, "schema", f"the task does not validate: {problem}")
+    out.passed.append("schema")
+
+    # -------------------------------------------------------------- executable (fresh env per state)
+    loaded = {}
+    for name in ("initial", "golden"):
+        try:
+            loaded[name] = adapter.load_state(states[name])
+        except Exception as exc:  # noqa: BLE001 - whatever the env's set_state raises is the finding
+            _fail(f"{name}_not_loadable", GENERATOR, "executable",
+                  f"set_state on a fresh env rejected the {name} state: {type(exc).__name__}: {exc}"[:600])
+    initial, golden = loaded["initial"], loaded["golden"]
+    out.initial, out.golden = initial, golden
+    out.passed.append("executable")
+
+    # -------------------------------------------------------------- diff
+    targets = adapter.target_patterns(spec, initial, golden)
+    incidental = adapter.incidental_patterns(spec)
+    changes = [c for c in json_diff(initial, golden) if not matches(c.path, incidental)]
+    out.changes = changes
+    if not changes:
+        _fail("diff_empty", GENERATOR, "diff", "the golden state equals the initial state outside incidental paths",
+              expected=f"changes to {targets}", actual="no change")
+    outside = [c.path for c in changes if not matches(c.path, targets)]
+    if outside:
+        _fail("diff_outside_spec", GENERATOR, "diff", "the golden state changes paths the spec does not name",
+              expected=f"changes only under {targets}", actual=outside[:20])
+    out.passed.append("diff")
+
+    # -------------------------------------------------------------- the env's own goal logic
+    native_initial = adapter.native_success(initial, spec)
+    native_golden = adapter.native_success(golden, spec)
+    if native_initial is not None:
+        if native_initial:
+            _fail("initial_already_passes", GENERATOR, "spec_semantics", "the env's own goal check holds in the initial state",
+                  expected="goal not met at the start", actual="goal met")
+        if not native_golden:
+            _fail("golden_fails_spec", GENERATOR, "spec_semantics", "the env's own goal check fails in the golden state",
+                  expected="goal met", actual="goal not met")
+        out.passed.append("spec_semantics")
+
+    # -------------------------------------------------------------- solvable in the real env
+    solution = adapter.solve(initial, spec)
+    if solution is not None:
+        out.solution = solution
+        if not solution.success:
+            _fail("golden_unreachable", GENERATOR, "solvable", solution.message or "the planner does not reach the goal",
+                  expected="a plan reaching the goal", actual=f"{len(solution.actions)} actions, goal not met")
+        out.passed.append("solvable")
+
+    # -------------------------------------------------------------- static scan
+    findings = scan_reward_code(reward_code, config.allowed_modules)
+    if findings:
+        first = findings[0]
+        _fail(first.code, DISCRIMINATOR, "static_scan", first.message, expected="code inside the allowlist",
+              actual=[f.to_json() for f in findings][:10])
+    out.passed.append("static_scan")
+
+    # -------------------------------------------------------------- sandboxed evaluation
+    reverts = [(c, apply_value(golden, c.segments, c.before)) for c in changes]
+    protected = targets + incidental
+    side = adapter.side_effect_mutations(golden, spec, protected, config.side_effect_mutations) \
+        if adapter.forbids_side_effects(spec) else []
+    probe_states = [initial, golden]
+    if solution is not None and solution.final_state is not None:
+        probe_states.append(solution.final_state)
+    oracle_index = 2 if len(probe_states) == 3 else None
+    revert_start = len(probe_states)
+    probe_states += [s for _, s in reverts]
+    side_start = len(probe_states)
+    probe_states += [m.state for m in side]
+    calls = [(0, i) for i in range(len(probe_states))]
+    runs = []
+    n_runs = max(1, config.determinism_runs)
+    with ThreadPoolExecutor(max_workers=n_runs) as pool:  # the runs are separate processes: overlap them
+        sandbox_runs = list(pool.map(
+            lambda seed: run_reward(reward_code, probe_states, calls, time_limit_s=config.time_limit_s,
+                                    memory_mb=config.memory_mb, allowed_modules=config.allowed_modules, hash_seed=seed),
+            range(1, n_runs + 1)))
+    for run in sandbox_runs:
+        out.sandbox_seconds += run.seconds
+        runs.append(run.results)
+        bad = next((r for r in run.results if not r.ok), None)
+        if bad is not None:
+            _fail(SANDBOX_KINDS.get(bad.kind or "error", "reward_error"), DISCRIMINATOR, "sandbox",
+                  f"the reward failed in the sandbox: {bad.error}", expected="a score in [0, 1]", actual=bad.error)
+    out.passed.append("sandbox")
+    first = runs[0]
+    for other in runs[1:]:
+        if [r.to_json() for r in other] != [r.to_json() for r in first]:
+            _fail("nondeterministic", DISCRIMINATOR, "determinism", "two runs of the reward on the same states disagree",
+                  expected=[r.score for r in first], actual=[r.score for r in other])
+    out.passed.append("determinism")
+    scores = [r.score for r in first]
+    out.scores = {"initial": scores[0], "golden": scores[1], "oracle_final": scores[oracle_index] if oracle_index else None,
+                  "reverts": scores[revert_start:side_start], "side_effects": scores[side_start:]}
+
+    # -------------------------------------------------------------- reward semantics
+    if len(set(scores)) == 1 and scores[0] > EPS:
+        _fail("reward_constant", DISCRIMINATOR, "constant", "the reward gives the same score to every probe state",
+              expected="different scores for the initial, golden and mutated states", actual=f"{scores[0]} on {len(scores)} states")
+    out.passed.append("constant")
+    golden_result: CallResult = first[1]
+    if golden_result.score is None or golden_result.score < 1 - EPS:
+        fault = DISCRIMINATOR if native_golden else GENERATOR
+        message = "reward(initial, golden) must be 1"
+        if fault == DISCRIMINATOR:
+            message += "; the golden state meets the spec by the env's own check, so the reward is too strict"
+        _fail("golden_fails_reward", fault, "golden", message, expected=1.0, actual=_score_text(golden_result))
+    out.passed.append("golden")
+    initial_result = first[0]
+    if initial_result.score is None or initial_result.score > EPS:
+        fault = GENERATOR if native_initial else (DISCRIMINATOR if native_initial is False else GENERATOR)
+        _fail("initial_already_passes", fault, "initial", "reward(initial, initial) must be 0",
+              expected=0.0, actual=_score_text(initial_result))
+    out.passed.append("initial")
+    if oracle_index is not None:
+        oracle_result = first[oracle_index]
+        if oracle_result.score is None or oracle_result.score < 1 - EPS:
+            _fail("oracle_fails_reward", DISCRIMINATOR, "oracle",
+                  "the env's planner reaches the goal but its final state scores < 1: the reward is too strict about "
+                  "what may change in passing (walking, opening receptacles)", expected=1.0, actual=_score_text(oracle_result))
+        out.passed.append("oracle")
+    for (change, state), result in zip(reverts, first[revert_start:side_start]):
+        if result.score is not None and result.score >= 1 - EPS:
+            still_met = adapter.native_success(state, spec)
+            if still_met:
+                _fail("diff_not_minimal", GENERATOR, "mutation_revert",
+                      f"the goal still holds with {change.path} reverted: the golden state changes it needlessly",
+                      expected="every change needed", actual=change.path)
+            _fail("mutation_revert_passes", DISCRIMINATOR, "mutation_revert",
+                  f"reverting {change.path} to its initial value still scores 1: the reward ignores part of the spec",
+                  expected="< 1", actual=_score_text(result), details={"path": change.path})
+    out.passed.append("mutation_revert")
+    for mutation, result in zip(side, first[side_start:]):
+        if result.score is not None and result.score >= 1 - EPS:
+            _fail("mutation_side_effect_passes", DISCRIMINATOR, "mutation_side",
+                  f"an unrelated change ({mutation.path}) still scores 1 although the spec forbids side effects",
+                  expected="< 1", actual=_score_text(result), details={"path": mutation.path})
+    if side:
+        out.passed.append("mutation_side")
+
+
+def _fail(code: str, side: str, check: str, message: str, expected: Any = None, actual: Any = None,
+          details: dict[str, Any] | None = None) -> None:
+    raise _Fail(CheckFailure(code, side, check, message, expected, actual, details or {}))
+
+
+def _score_text(result: CallResult) -> Any:
+    if not result.ok:
+        return f"error: {result.error}"
+    return {"score": result.score, "components": result.components} if result.components else result.score
+
+
+def _schema_problem(schema: dict[str, Any] | None, state: dict[str, Any]) -> str | None:
+    if not schema:
+        return None
+    try:
+        import jsonschema
+    except ImportError:  # no validator installed: set_state is the judge
+        return None
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(state), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    error = errors[0]
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return f"{where}: {error.message}"[:400]
+
+
+def _task_problem(adapter: GenericAdapter, task_id: str, instruction: str, spec: dict[str, Any],
+                  initial: dict[str, Any], golden: dict[str, Any], code: str) -> str | None:
+    from envgym.tasks import parse_task
+
+    try:
+        parse_task({"task_id": task_id, "env_id": adapter.env_id, "instruction": instruction, "spec": spec,
+                    "initial_state": initial, "golden": {"state": golden},
+                    "reward": {"kind": "python", "code": code}}, where=task_id)
+    except Exception as exc:  # noqa: BLE001 - TaskFileError carries the field-level message
+        return str(exc)
+    if not isinstance(instruction, str) or not instruction.strip():
+        return "the instruction is empty"
+    return None

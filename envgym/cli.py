@@ -7,6 +7,7 @@
     envgym show FILE                             pretty-print recorded episodes
     envgym demo                                  record oracle and random agents on every text env
     envgym train CONFIG [key=value ...]          train a policy (see configs/)
+    envgym synth --env ID --n N --llm-url URL --model M --out tasks.jsonl
     envgym serve ID [--port N] [--token T]       serve an env over WebSocket
     envgym build NAME                            build a container image (content-hash tagged)
     envgym containers ls|prune                   envgym-managed containers
@@ -281,6 +282,25 @@ def train(
     from trainers.train import run as run_training
 
     run_training(str(config), list(ctx.args))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def synth(
+    ctx: typer.Context,
+    env: str = typer.Option(..., "--env", help="env id whose state the tasks are built on"),
+    n: int = typer.Option(10, "--n", min=1, help="candidates to propose"),
+    llm_url: str = typer.Option(..., "--llm-url", envvar="ENVGYM_LLM_URL", help="OpenAI-compatible base URL"),
+    model: str = typer.Option(..., "--model", help="model name on that server"),
+    out: Path = typer.Option(..., "--out", help="JSONL task file to write (resumes if present)"),
+) -> None:
+    """Synthesise verified tasks: proposer, generator, blind discriminator, checks, votes, rollouts.
+
+    Extra options as key=value, e.g. `critics=3 rollout_agent=oracle rollout_k=8 max_rounds=3`."""
+    from envgym.synth.cli_ops import synth as run_synth
+
+    report = run_synth(env, n, llm_url, model, str(out), **_parse_kwargs(list(ctx.args)))
+    if not report.get("funnel", {}).get("proposed"):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -99,6 +99,7 @@ class Env(gymnasium.Env[dict, Any]):
         self._episode_over = True
         self._feedback = ""
         self._last_error = ""
+        self._initial_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _reset(self, task: Task) -> dict[str, Any]:
@@ -171,6 +172,9 @@ class Env(gymnasium.Env[dict, Any]):
             self._max_turns_arg or self.task.spec.get("max_turns") or self.max_turns_for(self.task)
         )
         self._episode_over = False
+        # Synthesised tasks carry their own (untrusted) reward code: remember where the episode
+        # started, score the final state in the sandbox when it ends.
+        self._initial_state = self.get_state() if self.task.reward.kind == "python" else None
         info = {"task_id": self.task.task_id, "turn": 0, **extra, **self._info()}
         anchor = self.anchor()
         if anchor is not None:
@@ -198,15 +202,18 @@ class Env(gymnasium.Env[dict, Any]):
         info.update(self._info())
         terminated = bool(transition.terminated)
         truncated = not terminated and self.turn >= self.max_turns
+        reward = float(transition.reward)
         if terminated or truncated:
             self._episode_over = True
             info["success"] = bool(transition.success)
+        if self._initial_state is not None:
+            reward = self._score_python_reward(terminated or truncated, info)
         info["task_id"] = self.task.task_id
         info["turn"] = self.turn
         anchor = self.anchor()
         if anchor is not None:
             info["anchor"] = anchor
-        return self._observation(), float(transition.reward), terminated, truncated, info
+        return self._observation(), reward, terminated, truncated, info
 
     def observe(self) -> Observation:
         """The observation of the current state, as ``reset``/``step`` would return it."""
@@ -241,6 +248,22 @@ class Env(gymnasium.Env[dict, Any]):
         raise TypeError(f"options['task'] must be a Task, dict or task id, got {type(task).__name__}")
 
     # ------------------------------------------------------------------ helpers
+    def _score_python_reward(self, episode_ended: bool, info: dict[str, Any]) -> float:
+        """Reward of a ``reward.kind == "python"`` task: 0 until the episode ends, then the sandboxed
+        score of (initial state, final state).  Reward code that cannot run is an infra error."""
+        if not episode_ended:
+            return 0.0
+        from envgym.synth.reward_runtime import score_task
+
+        result = score_task(self.task, self._initial_state or {}, self.get_state())
+        if result.error is not None:
+            info["infra_error"] = f"the task's reward could not run: {result.error}"
+            info["success"] = False
+            return 0.0
+        info["success"] = result.success
+        info["reward_components"] = result.components
+        return float(result.score or 0.0)
+
     def _set_progress(self, *, turn: int, episode_over: bool, feedback: str = "", last_error: str = "") -> None:
         """For ``set_state`` implementations: tell the base class where the loaded episode stands
         (turn count for truncation, whether ``step`` is still allowed, what the agent was last told)."""

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch
+import transformers  # noqa: F401  (a hard requirement: installed by the dev/train extras)
 
 from agents.backends import (  # noqa: E402
     BackendError,

@@ -90,3 +90,30 @@ def test_show_html_report(tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert "data:image/png;base64," in page and "a &lt; b" in page and "x &amp; y" in page
     assert "<script>" not in page, "task ids are escaped"
+
+
+def test_synth_command_writes_tasks_the_env_runs(tmp_path):
+    """`envgym synth` against a real loopback OpenAI-compatible server with scripted role replies."""
+    import envgym
+    from agents import OracleAgent, run_episode
+    from agents.openai_stub_server import ScriptedOpenAIServer
+    from envgym.synth.testing import ScriptedRoles, household_case, household_reward
+
+    case = household_case(7, "pick_clean_then_place", "apple", "fridge")
+    spec = {"type": "pick_clean_then_place", "object": "apple", "receptacle": "fridge", "difficulty": "easy", "tag": "good"}
+    roles = ScriptedRoles(
+        [{"instruction": "put a clean apple in fridge.", "spec": spec}],
+        {"good": {"generator": [{"initial_state": {"world": case["initial"]}, "golden_state": {"world": case["golden"]}}],
+                  "discriminator": [{"reward_code": household_reward("apple", "fridge", "clean")}]}},
+    )
+    out = tmp_path / "synth.jsonl"
+    with ScriptedOpenAIServer(roles) as server:
+        result = runner.invoke(app, ["synth", "--env", "envgym/Household-v0", "--n", "1", "--llm-url", server.base_url,
+                                     "--model", "stub", "--out", str(out), "critics=0", "backoff=0.01"],
+                               terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "deduplicated" in result.output
+    (task,) = envgym.load_tasks(out)
+    env = envgym.make("envgym/Household-v0")
+    episode = run_episode(env, OracleAgent(env), task=task)
+    assert episode.success and episode.turns[-1].reward == 1.0

@@ -127,3 +127,29 @@ def test_reward_is_a_python_float(env):
     env.reset(seed=0)
     _, reward, *_ = env.step("bogus")
     assert type(reward) is float and not math.copysign(1.0, reward) < 0
+
+
+PYTHON_REWARD = "def reward(initial, final, trajectory=None):\n    return {'score': 1.0 if final['k'] >= 2 else 0.0, 'reached': final['k']}\n"
+
+
+def python_reward_task(code):
+    return {"task_id": "py", "env_id": "test/Count-v0", "instruction": "count to 3", "spec": {"n": 3},
+            "reward": {"kind": "python", "code": code}}
+
+
+def test_python_reward_tasks_are_scored_by_the_core_at_episode_end(env):
+    env.reset(options={"task": python_reward_task(PYTHON_REWARD)})
+    rewards = [env.step("up")[1] for _ in range(2)]
+    *_, reward, terminated, _, info = env.step("up")
+    assert rewards == [0.0, 0.0], "intermediate steps pay nothing"
+    assert terminated and reward == 1.0 and info["success"] is True
+    assert info["reward_components"]["reached"] == 3
+
+
+def test_python_reward_that_cannot_run_is_an_infra_error(env):
+    env.reset(options={"task": python_reward_task("def reward(initial, final, trajectory=None):\n    return 1 / 0\n")})
+    for _ in range(2):
+        env.step("up")
+    *_, reward, terminated, _, info = env.step("up")
+    assert terminated and reward == 0.0 and info["success"] is False
+    assert "could not run" in info["infra_error"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch  # noqa: F401  (a hard requirement: installed by the dev/train extras)
+import transformers  # noqa: F401  (a hard requirement: installed by the dev/train extras)
 
 import envgym  # noqa: E402
 from agents.backends import ScriptedBackend, TransformersBackend  # noqa: E402

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch
+import transformers  # noqa: F401  (a hard requirement: installed by the dev/train extras)
 
 import envgym  # noqa: E402
 from agents.backends import OpenAIBackend, ScriptedBackend, TransformersBackend  # noqa: E402

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
 from trainers.algorithms.losses import (  # noqa: E402
     aggregate_loss,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from envgym.actions import Call, InvalidAction
+from envgym.actions import Call
 from envgym.core import Env, Transition
 from envgym.errors import InfraError
 from envgym.observation import Observation

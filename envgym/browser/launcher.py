@@ -156,6 +156,22 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
+def pss_bytes(pids: list[int]) -> int:
+    """Sum of proportional set sizes (shared pages split between their users) from
+    ``/proc/PID/smaps_rollup``: unlike summed RSS it does not count shared libraries once per process."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
 _SHARED_HOST: BrowserHost | None = None
 
 

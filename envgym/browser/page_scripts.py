@@ -174,7 +174,12 @@ EXTRACT = r"""
 PREFLIGHT = r"""
 ([bid, kind]) => {
   let el = document.querySelector('[data-bid="' + CSS.escape(bid) + '"]');
-  if (!el) return {ok: false, code: 'missing'};
+  if (!el) {
+    // bids come from app ids: an element inside a collapsed menu was never marked, but can be explained
+    el = document.getElementById(bid) || document.querySelector('[data-testid="' + CSS.escape(bid) + '"]');
+    if (!el || document.querySelector('[data-bid="' + CSS.escape(bid) + '"]')) return {ok: false, code: 'missing'};
+    el.setAttribute('data-bid', bid);
+  }
   if (el.getAttribute('aria-hidden') === 'true' || (el.checkVisibility && !el.checkVisibility({checkVisibilityCSS: true}))) {
     const isBox = el.tagName === 'INPUT' && (el.type === 'checkbox' || el.type === 'radio') && el.labels && el.labels.length;
     if (!isBox) return {ok: false, code: 'hidden'};
@@ -200,22 +205,27 @@ PREFLIGHT = r"""
     }
   }
   const opts = tag === 'SELECT' ? Array.from(el.options).map(o => ({value: o.value, label: o.textContent.replace(/\s+/g, ' ').trim()})) : null;
-  return {ok: true, tag: tag.toLowerCase(), type, options: opts};
+  const link = el.closest('a[target]'), form = el.form || el.closest('form');
+  const opensTab = !!((link && link.target && link.target !== '_self') || (form && form.target && form.target !== '_self' && (type === 'submit' || tag === 'BUTTON')));
+  return {ok: true, tag: tag.toLowerCase(), type, options: opts, opensTab};
 }
 """
 
-#: Resolves when the DOM has had no mutations for one animation frame (bounded by ``ms``).
+#: Resolves once the DOM has had no mutations for ``quietMs`` (checked on macrotask turns, not animation
+#: frames, so an idle server-rendered page settles in a few milliseconds); bounded by ``maxMs``.
 DOM_QUIET = r"""
-(ms) => new Promise((resolve) => {
+([quietMs, maxMs]) => new Promise((resolve) => {
   let last = performance.now();
   const obs = new MutationObserver(() => { last = performance.now(); });
   obs.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
   const start = performance.now();
+  let turns = 0;
   const tick = () => {
     const now = performance.now();
-    if (now - last >= 16 || now - start >= ms) { obs.disconnect(); resolve(true); }
-    else requestAnimationFrame(tick);
+    turns++;
+    if ((turns >= 2 && now - last >= quietMs) || now - start >= maxMs) { obs.disconnect(); resolve(true); }
+    else setTimeout(tick, turns < 2 ? 0 : 4);
   };
-  requestAnimationFrame(tick);
+  setTimeout(tick, 0);
 })
 """

@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from envgym.actions import Call, InvalidAction
 from envgym.browser.launcher import BrowserHost
@@ -109,6 +109,8 @@ class BrowserSession:
         self._blocked: list[str] = []
         self._crashed: set[int] = set()
         self._last_good_url = ""
+        self._browser: Any = None
+        self._cdp: Any = None
         self._mouse = (viewport[0] // 2, viewport[1] // 2)
 
     # ------------------------------------------------------------------ lifecycle
@@ -116,34 +118,68 @@ class BrowserSession:
     def page(self) -> Any:
         return self.pages[self.active]
 
-    async def open(self, url: str) -> None:
-        """A fresh context (no cookies, history or tabs from earlier episodes) showing ``url``."""
-        await self.close()
+    async def open(self, url: str, *, fresh: bool = False) -> None:
+        """Show ``url`` in a clean tab: no cookies, storage, history or other tabs from earlier episodes.
+
+        The context and first tab are reused across episodes when healthy (a new renderer costs
+        100-400 ms); cookies and storage are cleared and the tab's history is reset (CDP
+        ``Page.resetNavigationHistory``).  ``fresh=True`` (or an unhealthy session) builds a new context.
+        """
         try:
-            browser = await self.host.browser()
-            self.context = await browser.new_context(
-                viewport={"width": self.viewport[0], "height": self.viewport[1]},
-                device_scale_factor=1, locale="en-US", timezone_id="UTC", java_script_enabled=True,
-                service_workers="block",
-            )
-            self.context.set_default_timeout(self.action_timeout * 1000)
-            await self.context.route(re.compile(r"^(?!" + re.escape(self.origin) + r"(/|$))"), self._block)
-            self.context.on("page", self._on_new_page)
-            page = await self.context.new_page()
-            if page not in self.pages:
-                self._attach(page)
-            self.active = self.pages.index(page)
+            if fresh or not self._reusable():
+                await self._new_context()
+            else:
+                for extra in self.pages[1:]:
+                    await extra.close()
+                self.pages, self.active = self.pages[:1], 0
+                await self.context.clear_cookies()
+                try:
+                    await self.page.evaluate("() => { try { localStorage.clear(); sessionStorage.clear(); } catch (e) {} }")
+                except Exception:
+                    pass
             self._events.clear()
+            self._blocked.clear()
+            page = self.page
             await page.goto(url, wait_until="load", timeout=self.action_timeout * 2000)
+            if self._cdp is not None:
+                await self._cdp.send("Page.resetNavigationHistory")
             self._last_good_url = page.url
+            self._mouse = (self.viewport[0] // 2, self.viewport[1] // 2)
         except InvalidAction:
             raise
         except Exception as exc:
+            self._check_alive()
             raise InfraError(f"could not open {url} in the browser: {_first_line(exc)}") from exc
+
+    def _reusable(self) -> bool:
+        return (self.context is not None and self.host.connected and self._browser is self.host._browser
+                and len(self.pages) >= 1 and not self.pages[0].is_closed() and id(self.pages[0]) not in self._crashed)
+
+    async def _new_context(self) -> None:
+        await self.close()
+        browser = await self.host.browser()
+        self._browser = browser
+        self.context = await browser.new_context(
+            viewport={"width": self.viewport[0], "height": self.viewport[1]},
+            device_scale_factor=1, locale="en-US", timezone_id="UTC", java_script_enabled=True,
+            service_workers="block",
+        )
+        self.context.set_default_timeout(self.action_timeout * 1000)
+        await self.context.route(re.compile(r"^(?!" + re.escape(self.origin) + r"(/|$))"), self._block)
+        self.context.on("page", self._on_new_page)
+        page = await self.context.new_page()
+        if page not in self.pages:
+            self._attach(page)
+        self.active = self.pages.index(page)
+        try:
+            self._cdp = await self.context.new_cdp_session(page)
+        except Exception:
+            self._cdp = None
 
     async def close(self) -> None:
         context, self.context = self.context, None
         self.pages, self.active = [], 0
+        self._cdp = None
         self._crashed.clear()
         if context is not None:
             try:
@@ -280,19 +316,28 @@ class BrowserSession:
     async def _element_action(self, call: Call, timeout_ms: float) -> None:
         name, page = call.name, self.page
         if name in ("click", "dblclick", "hover"):
-            locator, _ = await self._element(call.argument(0, "bid"), "click" if name != "hover" else "hover")
+            locator, info = await self._element(call.argument(0, "bid"), "click" if name != "hover" else "hover")
+            tabs_before = len(self.pages)
+            # force=True: PREFLIGHT already checked visibility, enabled state and the hit target (and
+            # scrolled into view), so Playwright's own rAF-based actionability polling is skipped.
             if name == "click":
-                await locator.click(timeout=timeout_ms)
+                await locator.click(timeout=timeout_ms, force=True)
             elif name == "dblclick":
-                await locator.dblclick(timeout=timeout_ms)
+                await locator.dblclick(timeout=timeout_ms, force=True)
             else:
-                await locator.hover(timeout=timeout_ms)
+                await locator.hover(timeout=timeout_ms, force=True)
+            if info.get("opensTab") and len(self.pages) == tabs_before:
+                # the link opens a new tab: wait (bounded) for it, so the observation shows it
+                try:
+                    await self.context.wait_for_event("page", timeout=timeout_ms)
+                except Exception:
+                    pass
         elif name == "fill":
             text = call.argument(1, "text")
             if not isinstance(text, (str, int, float)) or isinstance(text, bool):
                 raise InvalidAction(f"fill() text must be a string, got {type(text).__name__}")
             locator, _ = await self._element(call.argument(0, "bid"), "fill")
-            await locator.fill(str(text), timeout=timeout_ms)
+            await locator.fill(str(text), timeout=timeout_ms, force=True)
         elif name == "select":
             option = call.argument(1, "option", None)
             if option is None:
@@ -309,7 +354,7 @@ class BrowserSession:
                     labels = ", ".join(repr(o["label"]) for o in info["options"][:30])
                     raise InvalidAction(f"{want_s!r} is not an option of {call.argument(0, 'bid')!r}; options: {labels}")
                 values.append(match["value"])
-            await locator.select_option(values, timeout=timeout_ms)
+            await locator.select_option(values, timeout=timeout_ms, force=True)
         elif name == "press":
             if len(call.args) + len(call.kwargs) >= 2:
                 locator, _ = await self._element(call.argument(0, "bid"), "press")
@@ -417,7 +462,7 @@ class BrowserSession:
         for _ in range(3):
             try:
                 await page.wait_for_load_state("load", timeout=budget_ms)
-                await page.evaluate(DOM_QUIET, 500)
+                await page.evaluate(DOM_QUIET, [8, 500])
                 return
             except Exception as exc:
                 message = str(exc)

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_IMAGE = "envgym/base-debian:bookworm"
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+#: Images kept per recipe after a build (older content-hash tags are removed).
+KEEP_TAGS = 3
 _SKIP_DIRS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache", "tests", "node_modules"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 
@@ -157,7 +159,27 @@ def build_image(
     if error is not None or not image_exists(tag):
         tail = "\n".join(log_lines[-40:])
         raise InfraError(f"building {tag} from containers/{name}/Dockerfile failed: {error}\n{tail}")
+    prune_old_tags(name, keep=KEEP_TAGS)
     return tag
+
+
+def prune_old_tags(name: str, keep: int = 3) -> int:
+    """Remove all but the ``keep`` newest images of recipe ``name`` (an image a container still uses
+    is kept); return how many were removed.  Every source edit makes a new tag, so without this they
+    pile up (their layers are mostly shared, the tags are not)."""
+    import docker.errors
+
+    client = docker_client()
+    images = client.images.list(filters={"label": f"envgym.recipe={name}"})
+    images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
+    removed = 0
+    for image in images[keep:]:
+        try:
+            client.images.remove(image.id, force=False, noprune=False)
+            removed += 1
+        except docker.errors.APIError:  # in use by a container, or already gone
+            pass
+    return removed
 
 
 def _tar(files: dict[str, tuple[bytes, int]]) -> io.BytesIO:

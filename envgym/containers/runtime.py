@@ -46,6 +46,7 @@ from envgym.errors import InfraError
 logger = logging.getLogger(__name__)
 
 SERVER_PORT = 8000
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 MONITOR_INTERVAL_S = 0.5
 #: One id per process: the ``envgym.session`` label of every container this process starts.
 SESSION_ID = uuid.uuid4().hex[:16]
@@ -270,7 +271,7 @@ class ContainerRuntime:
         last_error = "no answer yet"
         while True:
             try:
-                with urllib.request.urlopen(f"{handle.url}/health", timeout=2.0) as reply:
+                with _NO_PROXY.open(f"{handle.url}/health", timeout=2.0) as reply:
                     if reply.status == 200:
                         return
                     last_error = f"HTTP {reply.status}"
@@ -343,10 +344,9 @@ class ContainerRuntime:
                 "owner_pid": labels.get("envgym.owner_pid"),
                 "owner_alive": owner_alive(labels),
                 "session": labels.get("envgym.session"),
-                "ports": [
-                    f"{p.get('IP') or p.get('host_ip') or '?'}:{p.get('PublicPort') or p.get('host_port')}"
-                    for p in info.get("Ports") or [] if p.get("PublicPort") or p.get("host_port")
-                ],
+                "port": ",".join(
+                    f"{p.get('IP') or '?'}:{p['PublicPort']}" for p in info.get("Ports") or [] if p.get("PublicPort")
+                ),
                 "created": info.get("Created"),
             })
         return rows

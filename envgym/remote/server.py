@@ -35,11 +35,13 @@ import contextlib
 import hmac
 import itertools
 import logging
+import os
+import queue
+import threading
 import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
@@ -63,8 +65,9 @@ from envgym.remote.protocol import (
 
 logger = logging.getLogger(__name__)
 
-#: Which uvicorn WebSocket implementation the server uses (fastest measured, see bench/remote.py).
-WS_IMPLEMENTATION = "websockets-sansio"
+#: The uvicorn WebSocket implementation the server uses (least CPU per message measured with
+#: bench/remote.py); ``$ENVGYM_UVICORN_WS`` overrides it ("websockets", "websockets-sansio", "wsproto").
+WS_IMPLEMENTATION = os.environ.get("ENVGYM_UVICORN_WS") or "websockets-sansio"
 
 
 def transport_limit(max_message_bytes: int) -> int:
@@ -93,17 +96,74 @@ def _env_exception_reply(request_id: Any, exc: BaseException) -> str:
     )
 
 
+class _SessionWorker:
+    """The one thread that runs a session's env calls: a single-thread executor that hands results
+    straight to an asyncio future (half the CPU of ``ThreadPoolExecutor`` + ``wrap_future``)."""
+
+    __slots__ = ("_loop", "_queue", "_stopped", "thread")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str):
+        self._loop = loop
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopped = False
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Any, *args: Any) -> asyncio.Future:
+        """Run ``fn(*args)`` on the session thread; the future holds its result or exception."""
+        if self._stopped:
+            raise RuntimeError("session worker is stopped")
+        future = self._loop.create_future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        """Let the thread exit once the work already queued is done."""
+        if not self._stopped:
+            self._stopped = True
+            self._queue.put(None)
+
+    def _run(self) -> None:
+        get, loop = self._queue.get, self._loop
+        while True:
+            item = get()
+            if item is None:
+                return
+            future, fn, args = item
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the awaiting coroutine
+                _hand_over(loop, _set_exception, future, exc)
+            else:
+                _hand_over(loop, _set_result, future, result)
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, setter: Any, future: asyncio.Future, value: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(setter, future, value)
+    except RuntimeError:  # the loop is closed: the server is gone, nobody is waiting
+        pass
+
+
+def _set_result(future: asyncio.Future, value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
 class _Session:
-    """One connection's state.  ``env`` is touched only on ``executor``'s thread."""
+    """One connection's state.  ``env`` is touched only on ``worker``'s thread."""
 
-    __slots__ = (
-        "session_id", "websocket", "executor", "env", "last_active", "busy", "expired", "env_closed",
-    )
+    __slots__ = ("session_id", "websocket", "worker", "env", "last_active", "busy", "expired", "env_closed")
 
-    def __init__(self, session_id: str, websocket: Any, executor: ThreadPoolExecutor):
+    def __init__(self, session_id: str, websocket: Any, worker: _SessionWorker | None):
         self.session_id = session_id
         self.websocket = websocket
-        self.executor = executor
+        self.worker = worker
         self.env: Any = None
         self.last_active = time.monotonic()
         self.busy = False
@@ -277,9 +337,7 @@ class EnvServer:
             return
         number = next(self._counter)
         session = _Session(
-            uuid.uuid4().hex,
-            websocket,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"envgym-session-{number}"),
+            uuid.uuid4().hex, websocket, _SessionWorker(asyncio.get_running_loop(), f"envgym-session-{number}")
         )
         self.sessions[session.session_id] = session  # registered before any await: the cap is exact
         self.total_sessions += 1
@@ -291,8 +349,8 @@ class EnvServer:
             logger.debug("session %s ended by a connection error", session.session_id, exc_info=True)
         finally:
             self.sessions.pop(session.session_id, None)
-            session.executor.submit(self.close_env, session)
-            session.executor.shutdown(wait=False)
+            session.worker.submit(self.close_env, session)
+            session.worker.stop()
             if close_normally:
                 with contextlib.suppress(Exception):
                     await websocket.close(code=CloseCode.NORMAL)
@@ -302,7 +360,7 @@ class EnvServer:
         websocket = session.websocket
         receive = websocket.receive
         send = websocket.send
-        executor = session.executor
+        submit = session.worker.submit
         limit = self.max_message_bytes
         while True:
             session.busy = False
@@ -325,7 +383,7 @@ class EnvServer:
                 )
                 close_after = False
             else:
-                reply, close_after = await asyncio.wrap_future(executor.submit(self.handle, session, text))
+                reply, close_after = await submit(self.handle, session, text)
             await send({"type": "websocket.send", "text": reply})
             if close_after:
                 return True
@@ -345,7 +403,7 @@ class EnvServer:
 
     async def _expire(self, session: _Session) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wrap_future(session.executor.submit(self.close_env, session))
+            await session.worker.submit(self.close_env, session)
         with contextlib.suppress(Exception):
             await session.websocket.send_text(error_reply(
                 None, ErrorCode.SESSION_EXPIRED,
@@ -358,7 +416,7 @@ class EnvServer:
         futures = []
         for session in list(self.sessions.values()):
             with contextlib.suppress(RuntimeError):
-                futures.append(asyncio.wrap_future(session.executor.submit(self.close_env, session)))
+                futures.append(session.worker.submit(self.close_env, session))
         if futures:
             await asyncio.wait(futures, timeout=5.0)
 

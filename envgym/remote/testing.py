@@ -18,6 +18,7 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -218,21 +219,24 @@ def running_server_process(
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        url = _read_ready_line(process, startup_timeout_s)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: a chatty server must never block on it
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env)
+        try:
+            url = _read_ready_line(process, startup_timeout_s, stderr)
+            yield url, process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
-def _read_ready_line(process: subprocess.Popen, timeout_s: float) -> str:
-    """Wait for the ``READY <url>`` line the serve command prints once its socket is bound."""
+def _read_ready_line(process: subprocess.Popen, timeout_s: float, stderr: Any = None) -> str:
+    """Wait for the ``READY <url>`` line the serve command prints once it accepts connections.
+
+    ``stderr`` (a file the process writes its stderr to) is quoted in the error if it never does.
+    """
     assert process.stdout is not None
     deadline = time.monotonic() + timeout_s
     buffer = b""
@@ -248,5 +252,9 @@ def _read_ready_line(process: subprocess.Popen, timeout_s: float) -> str:
             if line.startswith("READY "):
                 return line.split(" ", 1)[1].strip()
     process.kill()
-    _, err = process.communicate(timeout=10)
+    process.wait(timeout=10)
+    err = b""
+    if stderr is not None:
+        stderr.seek(0)
+        err = stderr.read()
     raise RuntimeError(f"env server did not start: {err.decode('utf-8', 'replace')[-2000:]}")

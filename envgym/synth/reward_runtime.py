@@ -4,19 +4,16 @@ An env cannot score a python reward itself (the code is untrusted), so:
 
 * :func:`score_task` runs the task's reward on ``(initial_state, final_state)`` in the sandbox and
   returns a :class:`RewardResult` (``success`` means ``score == 1``);
-* :class:`PythonRewardWrapper` wraps any env with ``get_state()``: it records the state after
-  ``reset`` and, on the step that ends the episode, replaces the reward with the task's score and
-  sets ``info["success"]`` and ``info["reward_components"]``; steps before the end pay 0.  A reward
-  that cannot run (sandbox error, timeout) is an infrastructure failure: ``info["infra_error"]``.
-  Tasks with ``kind == "env"`` pass through untouched.
+* :class:`envgym.Env` calls it itself: for such a task it records the state after ``reset`` and, on
+  the step that ends the episode, pays the task's score (steps before pay 0) and sets
+  ``info["success"]`` and ``info["reward_components"]``.  A reward that cannot run (sandbox error,
+  timeout) is an infrastructure failure: ``info["infra_error"]``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-import gymnasium
 
 from envgym.synth.sandbox import run_reward
 
@@ -49,36 +46,3 @@ def score_task(task: Any, initial_state: dict[str, Any], final_state: dict[str, 
     if not result.ok:
         return RewardResult(None, {}, f"{result.kind}: {result.error}")
     return RewardResult(result.score, dict(result.components))
-
-
-class PythonRewardWrapper(gymnasium.Wrapper):
-    """See the module docstring."""
-
-    def __init__(self, env: Any):
-        super().__init__(env)
-        self._initial: dict[str, Any] | None = None
-        self._python = False
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        observation, info = self.env.reset(seed=seed, options=options)
-        task = getattr(self.env.unwrapped, "task", None)
-        self._python = task is not None and task.reward.kind == "python"
-        self._initial = self.env.unwrapped.get_state() if self._python else None
-        return observation, info
-
-    def step(self, action: Any):
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        if not self._python:
-            return observation, reward, terminated, truncated, info
-        reward = 0.0
-        if terminated or truncated:
-            task = self.env.unwrapped.task
-            result = score_task(task, self._initial or {}, self.env.unwrapped.get_state())
-            if result.error is not None:
-                info["infra_error"] = f"the task's reward could not run: {result.error}"
-                info["success"] = False
-            else:
-                reward = float(result.score or 0.0)
-                info["success"] = result.success
-                info["reward_components"] = result.components
-        return observation, reward, terminated, truncated, info

@@ -29,3 +29,5 @@ register(
     extras=("containers",),
     image="sandbox",
 )
+
+import envs.web.registration  # noqa: E402,F401  (web envs: registry strings only, no browser code)

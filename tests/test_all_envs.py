@@ -56,3 +56,19 @@ def test_random_agent_episodes_are_recorded_whole(env_id):
     assert last.terminated or last.truncated
     assert "success" in last.info
     env.close()
+
+
+WEB = [s.id for s in envgym.list_envs() if "web" in s.tags]
+
+
+def test_web_envs_are_registered():
+    assert len(WEB) >= 4
+
+
+@pytest.mark.parametrize("env_id", WEB)
+def test_check_env_web(env_id):
+    env = envgym.make(env_id)
+    try:
+        check_env(env, skip_render_check=True)
+    finally:
+        env.close()

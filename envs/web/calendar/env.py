@@ -1,0 +1,11 @@
+"""The calendar env: :class:`CalendarApp` + its task checker + ``tasks.jsonl``."""
+
+from envs.web.calendar.app import CalendarApp
+from envs.web.calendar.checks import check
+from envs.web.env import WebAppEnv
+
+
+class CalendarEnv(WebAppEnv):
+    app_class = CalendarApp
+    checker = staticmethod(check)
+    default_task_file = "tasks.jsonl"

@@ -1,0 +1,25 @@
+"""``WebAppEnv``: a :class:`envgym.browser.BrowserEnv` bound to one mock app and its task checker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from envgym.browser.env import BrowserEnv
+from envgym.tasks import Task
+
+from envs.web.framework import WebApp
+
+
+class WebAppEnv(BrowserEnv):
+    """Subclasses set ``app_class``, ``checker`` (``check(params, initial, final, answer)``) and
+    ``default_task_file``."""
+
+    app_class: ClassVar[type[WebApp]]
+    checker: ClassVar[Callable[..., tuple[float, dict[str, Any]]]]
+
+    def make_app(self) -> WebApp:
+        return self.app_class().serve()
+
+    def score(self, task: Task, initial: dict, final: dict, answer: str) -> tuple[float, dict[str, Any]]:
+        return type(self).checker(task.reward.params, initial, final, answer)

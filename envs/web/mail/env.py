@@ -1,0 +1,11 @@
+"""The mail env: :class:`MailApp` + its task checker + ``tasks.jsonl``."""
+
+from envs.web.env import WebAppEnv
+from envs.web.mail.app import MailApp
+from envs.web.mail.checks import check
+
+
+class MailEnv(WebAppEnv):
+    app_class = MailApp
+    checker = staticmethod(check)
+    default_task_file = "tasks.jsonl"

@@ -1,0 +1,11 @@
+"""The task-board env: :class:`BoardApp` + its task checker + ``tasks.jsonl``."""
+
+from envs.web.env import WebAppEnv
+from envs.web.taskboard.app import BoardApp
+from envs.web.taskboard.checks import check
+
+
+class TaskBoardEnv(WebAppEnv):
+    app_class = BoardApp
+    checker = staticmethod(check)
+    default_task_file = "tasks.jsonl"

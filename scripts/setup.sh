@@ -3,7 +3,7 @@
 # is already there, so it is cheap on a machine that ran it before.
 #
 #   bash scripts/setup.sh            # the library + training extras (torch CPU, transformers)
-#   bash scripts/setup.sh --dev      # + test tools, container engine (Podman) and images
+#   bash scripts/setup.sh --dev      # + test tools, Chromium for the web envs, container engine (Podman)
 #
 # torch is installed first and pinned (torch==2.13.0): a looser requirement lets pip pull a
 # multi-GB CUDA build onto CPU-only hosts.
@@ -37,6 +37,11 @@ else
   log "installing envgym[$extras]"
   $PY -m pip install -q -e ".[$extras]"
   touch "$stamp_dir/pip-$key"
+fi
+
+if [ "$DEV" = 1 ]; then
+  log "browser for the web envs"
+  PYTHON=$PY bash scripts/install-browser.sh >&2
 fi
 
 if [ "$DEV" = 1 ] && [ -f containers/podman-service.sh ]; then

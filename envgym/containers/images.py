@@ -170,14 +170,17 @@ def prune_old_tags(name: str, keep: int = 3) -> int:
     import docker.errors
 
     client = docker_client()
-    images = client.images.list(filters={"label": f"envgym.recipe={name}"})
-    images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
+    try:
+        images = client.api.images(filters={"label": f"envgym.recipe={name}"})
+    except docker.errors.APIError:
+        return 0
+    images.sort(key=lambda image: image.get("Created", 0), reverse=True)
     removed = 0
     for image in images[keep:]:
         try:
-            client.images.remove(image.id, force=False, noprune=False)
+            client.api.remove_image(image["Id"], force=False)
             removed += 1
-        except docker.errors.APIError:  # in use by a container, or already gone
+        except docker.errors.APIError:  # in use by a container, or already gone (another process)
             pass
     return removed
 

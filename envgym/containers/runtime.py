@@ -106,6 +106,7 @@ class ContainerHandle:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     dead: threading.Event = field(default_factory=threading.Event, repr=False)
     removed: bool = False
+    created_at: float = field(default_factory=time.monotonic, repr=False)
 
     @property
     def url(self) -> str:
@@ -392,16 +393,17 @@ class ContainerRuntime:
                     self._monitor = None
                     return
             try:
+                listed_at = time.monotonic()
                 rows = self.client.api.containers(all=True, filters={"label": f"envgym.session={SESSION_ID}"})
-                running = {row["Id"] for row in rows if row.get("State") == "running"}
+                states = {row["Id"]: row.get("State") for row in rows}
                 with self._lock:
                     for container_id, handle in self._live.items():
-                        if container_id not in running and not handle.dead.is_set():
-                            # created but not yet started counts as alive
-                            if any(r["Id"] == container_id and r.get("State") in ("created", "configured") for r in rows):
-                                continue
-                            logger.warning("container %s (%s) stopped", handle.name, handle.env_id or handle.role)
-                            handle.dead.set()
+                        if handle.dead.is_set() or handle.created_at >= listed_at:
+                            continue  # created after the listing: its absence means nothing
+                        if states.get(container_id) in ("running", "created", "configured", "initialized"):
+                            continue
+                        logger.warning("container %s (%s) stopped", handle.name, handle.env_id or handle.role)
+                        handle.dead.set()
             except Exception as exc:  # engine hiccup: try again next round
                 logger.debug("container monitor: %s", exc)
             time.sleep(MONITOR_INTERVAL_S)

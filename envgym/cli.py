@@ -307,15 +307,19 @@ def synth(
 def serve(
     env_id: str,
     host: str = typer.Option("127.0.0.1", help="bind address (loopback by default)"),
-    port: int = typer.Option(8000),
+    port: int = typer.Option(8000, help="port (0: a free one; the READY line names it)"),
     max_sessions: int = typer.Option(256, help="concurrent sessions (one env each)"),
     token: Optional[str] = typer.Option(None, envvar="ENVGYM_TOKEN", help="require this bearer token"),
     idle_timeout: float = typer.Option(600.0, help="reap sessions idle this many seconds"),
     kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
+    max_message_bytes: int = typer.Option(16 * 1024 * 1024, help="refuse larger messages"),
+    no_client_kwargs: bool = typer.Option(False, "--no-client-kwargs", help="refuse env kwargs sent by clients"),
     import_module: list[str] = typer.Option([], "--import", help="modules to import first (they may register envs)"),
     log_level: str = typer.Option("warning"),
 ) -> None:
-    """Serve an environment over WebSocket: one connection = one session = one env."""
+    """Serve an environment over WebSocket: one connection = one session = one env.
+
+    Prints `READY http://HOST:PORT` once it accepts connections."""
     import importlib
 
     from envgym.remote.server import serve as serve_env
@@ -323,7 +327,9 @@ def serve(
     for module in import_module:
         importlib.import_module(module)
     serve_env(env_id, host=host, port=port, max_sessions=max_sessions, token=token,
-              idle_timeout_s=idle_timeout, env_kwargs=_parse_kwargs(kw), log_level=log_level)
+              idle_timeout_s=idle_timeout, env_kwargs=_parse_kwargs(kw), log_level=log_level,
+              max_message_bytes=max_message_bytes, allow_client_kwargs=not no_client_kwargs,
+              on_ready=lambda url: print(f"READY {url}", flush=True))
 
 
 @app.command()

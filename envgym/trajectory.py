@@ -79,11 +79,11 @@ class Episode:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["total_return"] = self.total_return
-        return _encode(data)
+        return encode_value(data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Episode:
-        data = _decode(dict(data))
+        data = decode_value(dict(data))
         data.pop("total_return", None)
         names = {f.name for f in fields(cls)}
         turn_names = {f.name for f in fields(Turn)}
@@ -94,13 +94,15 @@ class Episode:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
-def _encode(value: Any) -> Any:
+def encode_value(value: Any) -> Any:
+    """JSON-safe form of ``value``: bytes become ``{"$bytes": base64}``, NaN ``None``, numpy scalars
+    Python numbers.  :func:`decode_value` inverts it (used on disk and on the wire)."""
     if isinstance(value, (bytes, bytearray)):
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
+        return {str(k): encode_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
+        return [encode_value(v) for v in value]
     if isinstance(value, float) and value != value:  # NaN is not JSON
         return None
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
@@ -110,13 +112,13 @@ def _encode(value: Any) -> Any:
     return repr(value)
 
 
-def _decode(value: Any) -> Any:
+def decode_value(value: Any) -> Any:
     if isinstance(value, dict):
         if len(value) == 1 and "$bytes" in value:
             return base64.b64decode(value["$bytes"])
-        return {k: _decode(v) for k, v in value.items()}
+        return {k: decode_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [decode_value(v) for v in value]
     return value
 
 

@@ -289,7 +289,13 @@ class RemoteEnv(_SessionMixin, gymnasium.Env):
         except (InvalidHandshake, InvalidURI, OSError, TimeoutError) as exc:
             raise _handshake_error(exc, self.url) from exc
         self._broken = None
-        reply = self._request(self._make_request(), "make", self.connect_timeout_s)
+        try:
+            reply = self._request(self._make_request(), "make", self.connect_timeout_s)
+        except BaseException as exc:
+            _abort_sync(self._ws)  # the session never started: drop the connection now
+            if self._broken is None:
+                self._broken = ConnectionLost(f"the session could not start: {exc}")
+            raise
         self._apply_made(reply)
         self.action_space = ActionSpace(tool_names=self.tool_names)
         self.metadata = {**type(self).metadata, **(reply.get("metadata") or {})}
@@ -382,6 +388,19 @@ class RemoteEnv(_SessionMixin, gymnasium.Env):
         """The remote env's ``set_state(state)``."""
         self._request({"type": "set_state", "state": state}, "set_state", self.step_timeout_s)
 
+    def observe(self) -> dict[str, Any]:
+        """The remote env's ``observe()``: the current observation, without acting."""
+        return self._request({"type": "observe"}, "observe", self.step_timeout_s)["obs"]
+
+    def load_state(self, state: dict[str, Any], task: Any = None) -> dict[str, Any]:
+        """The remote env's ``load_state(state, task)``; returns the observation of that state."""
+        task = task.model_dump() if hasattr(task, "model_dump") else task
+        return self._request({"type": "load_state", "state": state, "task": task}, "load_state", self.step_timeout_s)["obs"]
+
+    def oracle_action(self) -> Any:
+        """The remote env's ``oracle_action()`` (``None`` if it has no reference solver)."""
+        return self._request({"type": "oracle_action"}, "oracle_action", self.step_timeout_s).get("action")
+
     def render(self) -> Any:
         if self.render_mode is None:
             return None
@@ -467,7 +486,14 @@ class AsyncRemoteEnv(_SessionMixin):
         except (InvalidHandshake, InvalidURI, OSError, TimeoutError, asyncio.TimeoutError) as exc:
             raise _handshake_error(exc, self.url) from exc
         self._broken = None
-        reply = await self._request(self._make_request(), "make", self.connect_timeout_s)
+        try:
+            reply = await self._request(self._make_request(), "make", self.connect_timeout_s)
+        except BaseException:
+            transport = getattr(self._ws, "transport", None)
+            if transport is not None:
+                transport.abort()  # the session never started: drop the connection now
+            self._ws = None
+            raise
         self._apply_made(reply)
         self.action_space = ActionSpace(tool_names=self.tool_names)
         return self
@@ -534,6 +560,17 @@ class AsyncRemoteEnv(_SessionMixin):
 
     async def set_state(self, state: dict[str, Any]) -> None:
         await self._request({"type": "set_state", "state": state}, "set_state", self.step_timeout_s)
+
+    async def observe(self) -> dict[str, Any]:
+        return (await self._request({"type": "observe"}, "observe", self.step_timeout_s))["obs"]
+
+    async def load_state(self, state: dict[str, Any], task: Any = None) -> dict[str, Any]:
+        task = task.model_dump() if hasattr(task, "model_dump") else task
+        reply = await self._request({"type": "load_state", "state": state, "task": task}, "load_state", self.step_timeout_s)
+        return reply["obs"]
+
+    async def oracle_action(self) -> Any:
+        return (await self._request({"type": "oracle_action"}, "oracle_action", self.step_timeout_s)).get("action")
 
     async def ping(self) -> float:
         start = time.perf_counter()

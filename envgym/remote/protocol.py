@@ -12,19 +12,25 @@ Requests (client → server)::
     {"type": "state",     "id": 4}                                # env.get_state()
     {"type": "set_state", "id": 5, "state": {...}}                # env.set_state(state)
     {"type": "render",    "id": 6}                                # env.render()
+    {"type": "observe",   "id": 9}                                # env.observe()
+    {"type": "load_state", "id": 10, "state": {...}, "task": ...}  # env.load_state(state, task)
+    {"type": "oracle_action", "id": 11}                           # env.oracle_action()
     {"type": "ping",      "id": 7}
     {"type": "close",     "id": 8}                                # ends the session
 
 Replies (server → client)::
 
     {"type": "made",      "id": 1, "env_id": ..., "session_id": ..., "tool_names": [...],
-                          "max_turns": 50, "metadata": {...}, "protocol_version": 1}
+                          "max_turns": 50, "render_mode": null, "metadata": {...}, "protocol_version": 1}
     {"type": "reset",     "id": 2, "obs": {...}, "info": {...}}
     {"type": "step",      "id": 3, "obs": {...}, "reward": 0.0, "terminated": false,
                           "truncated": false, "info": {...}}
     {"type": "state",     "id": 4, "state": {...}}
     {"type": "set_state", "id": 5}
     {"type": "render",    "id": 6, "frame": "..."}
+    {"type": "observe",   "id": 9, "obs": {...}}
+    {"type": "load_state", "id": 10, "obs": {...}}
+    {"type": "oracle_action", "id": 11, "action": ...}
     {"type": "pong",      "id": 7, "server_time": 1712345678.9}
     {"type": "closed",    "id": 8}
     {"type": "error",     "id": N|null, "code": "...", "message": "...", ...}
@@ -52,7 +58,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from envgym.trajectory import _decode, _encode  # the one bytes<->JSON encoding of the project
+from envgym.trajectory import decode_value, encode_value  # the one bytes<->JSON encoding of the project
 
 PROTOCOL_VERSION = 1
 #: Largest request the server reads (characters of one text frame); larger ones get ``message_too_large``.
@@ -141,6 +147,26 @@ class RenderRequest(_Request):
     type: Literal["render"]
 
 
+class ObserveRequest(_Request):
+    """``env.observe()``: the current observation, without acting."""
+
+    type: Literal["observe"]
+
+
+class LoadStateRequest(_Request):
+    """``env.load_state(state, task)``: put the env in ``state`` and make it steppable."""
+
+    type: Literal["load_state"]
+    state: dict[str, Any]
+    task: Any = None
+
+
+class OracleActionRequest(_Request):
+    """``env.oracle_action()``: the reference solver's next action (``None`` if unknown)."""
+
+    type: Literal["oracle_action"]
+
+
 class PingRequest(_Request):
     """Application-level liveness check (WebSocket ping frames are used for keepalive too)."""
 
@@ -156,12 +182,15 @@ class CloseRequest(_Request):
 Request = Annotated[
     Union[
         MakeRequest, ResetRequest, StepRequest, StateRequest, SetStateRequest, RenderRequest,
-        PingRequest, CloseRequest,
+        ObserveRequest, LoadStateRequest, OracleActionRequest, PingRequest, CloseRequest,
     ],
     Field(discriminator="type"),
 ]
 REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(Request)
-REQUEST_TYPES = frozenset({"make", "reset", "step", "state", "set_state", "render", "ping", "close"})
+REQUEST_TYPES = frozenset({
+    "make", "reset", "step", "state", "set_state", "render", "observe", "load_state", "oracle_action",
+    "ping", "close",
+})
 
 
 # ----------------------------------------------------------------------------------------- replies
@@ -175,6 +204,7 @@ class MadeReply(_Reply):
     session_id: str
     tool_names: list[str]
     max_turns: int | None = None
+    render_mode: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     protocol_version: int = PROTOCOL_VERSION
 
@@ -208,6 +238,21 @@ class RenderReply(_Reply):
     frame: Any = None
 
 
+class ObserveReply(_Reply):
+    type: Literal["observe"] = "observe"
+    obs: dict[str, Any]
+
+
+class LoadStateReply(_Reply):
+    type: Literal["load_state"] = "load_state"
+    obs: dict[str, Any]
+
+
+class OracleActionReply(_Reply):
+    type: Literal["oracle_action"] = "oracle_action"
+    action: Any = None
+
+
 class PongReply(_Reply):
     type: Literal["pong"] = "pong"
     server_time: float
@@ -229,12 +274,15 @@ class ErrorReply(_Reply):
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "make": MakeRequest, "reset": ResetRequest, "step": StepRequest, "state": StateRequest,
-    "set_state": SetStateRequest, "render": RenderRequest, "ping": PingRequest, "close": CloseRequest,
+    "set_state": SetStateRequest, "render": RenderRequest, "observe": ObserveRequest,
+    "load_state": LoadStateRequest, "oracle_action": OracleActionRequest, "ping": PingRequest,
+    "close": CloseRequest,
 }
 REPLY_MODELS: dict[str, type[BaseModel]] = {
     "made": MadeReply, "reset": ResetReply, "step": StepReply, "state": StateReply,
-    "set_state": SetStateReply, "render": RenderReply, "pong": PongReply, "closed": ClosedReply,
-    "error": ErrorReply,
+    "set_state": SetStateReply, "render": RenderReply, "observe": ObserveReply,
+    "load_state": LoadStateReply, "oracle_action": OracleActionReply, "pong": PongReply,
+    "closed": ClosedReply, "error": ErrorReply,
 }
 
 
@@ -254,8 +302,8 @@ except ImportError:  # pragma: no cover - orjson is optional
 
 
 def _orjson_default(value: Any) -> Any:
-    encoded = _encode(value)
-    if encoded is value:  # _encode leaves only JSON scalars untouched; orjson handles those itself
+    encoded = encode_value(value)
+    if encoded is value:  # encode_value leaves only JSON scalars untouched; orjson handles those itself
         return repr(value)
     return encoded
 
@@ -264,11 +312,11 @@ if _orjson is not None:
     _OPTIONS = _orjson.OPT_SERIALIZE_NUMPY | _orjson.OPT_NON_STR_KEYS
 
     def dumps(message: Any) -> str:
-        """``message`` as JSON text; bytes become ``{"$bytes": b64}`` (see :func:`envgym.trajectory._encode`)."""
+        """``message`` as JSON text; bytes become ``{"$bytes": b64}`` (see :func:`envgym.trajectory.encode_value`)."""
         try:
             return _orjson.dumps(message, default=_orjson_default, option=_OPTIONS).decode("utf-8")
         except TypeError:  # e.g. an int above 64 bits: take the slow, general path
-            return json.dumps(_encode(message), ensure_ascii=False, separators=(",", ":"))
+            return json.dumps(encode_value(message), ensure_ascii=False, separators=(",", ":"))
 
     def parse(text: str | bytes) -> Any:
         """Parse JSON text without decoding ``$bytes`` (raises ``ValueError`` on bad JSON)."""
@@ -277,17 +325,17 @@ if _orjson is not None:
 else:  # pragma: no cover
 
     def dumps(message: Any) -> str:
-        return json.dumps(_encode(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return json.dumps(encode_value(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
     def parse(text: str | bytes) -> Any:
         return json.loads(text)
 
 
 def decode_values(value: Any) -> Any:
-    """Restore ``{"$bytes": b64}`` values to ``bytes`` (see :func:`envgym.trajectory._decode`)."""
-    return _decode(value)
+    """Restore ``{"$bytes": b64}`` values to ``bytes`` (see :func:`envgym.trajectory.decode_value`)."""
+    return decode_value(value)
 
 
 def loads(text: str | bytes) -> Any:
     """Parse a JSON message and restore its bytes values."""
-    return _decode(parse(text))
+    return decode_value(parse(text))

@@ -7,7 +7,7 @@
   :func:`gate` ``NAME`` until the test releases it (ordering tests without timing).
 * ``envgym-test/NoOp-v0`` (:class:`NoOpEnv`) — does nothing, as fast as possible (benchmarks).
 * :func:`running_server` — serve an env on 127.0.0.1 in a background thread, yield its URL.
-* :func:`running_server_process` — the same in a subprocess (``python -m envgym.remote serve``),
+* :func:`running_server_process` — the same in a subprocess (``python -m envgym serve``),
   yield ``(url, process)`` so a test can kill it.
 """
 
@@ -208,11 +208,11 @@ def running_server_process(
     args: tuple[str, ...] = (),
     startup_timeout_s: float = 60.0,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Serve ``env_id`` from a subprocess (``python -m envgym.remote serve``) on a free 127.0.0.1 port.
+    """Serve ``env_id`` from a subprocess (``python -m envgym serve``) on a free 127.0.0.1 port.
 
     Yields ``(url, process)``; the process is killed on exit if still running.
     """
-    command = [sys.executable, "-m", "envgym.remote", "serve", env_id, "--host", "127.0.0.1", "--port", "0"]
+    command = [sys.executable, "-m", "envgym", "serve", env_id, "--host", "127.0.0.1", "--port", "0"]
     for module in imports:
         command += ["--import", module]
     command += list(args)

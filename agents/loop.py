@@ -20,6 +20,7 @@ def run_episode(
     env_id: str | None = None,
     keep_images: bool = True,
     on_turn: Callable[[Turn], None] | None = None,
+    on_reset: Callable[[dict, dict], None] | None = None,
 ) -> Episode:
     """Play one episode and return it.  An :class:`InfraError` from the env ends the episode with
     ``episode.infra_error`` set (so it is never mistaken for a failed attempt)."""
@@ -32,6 +33,8 @@ def run_episode(
         episode.task_id = info.get("task_id")
         episode.reset_info = dict(info)
         agent.reset(observation, info)
+        if on_reset is not None:
+            on_reset(observation, info)
         done = False
         while not done:
             decision = agent.act(observation, info)

@@ -97,6 +97,7 @@ def play(
     task: Optional[str] = typer.Option(None, help="task id from the env's task set"),
     seed: Optional[int] = typer.Option(None, help="seed (procedural envs build the task from it)"),
     out: Optional[Path] = typer.Option(None, help="append the episode to this JSONL file"),
+    screenshots: Optional[Path] = typer.Option(None, help="save a PNG of the screen after every turn here (envs with screens)"),
     kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
 ) -> None:
     """Play an environment yourself: read the observation, type actions (:help for commands)."""
@@ -109,12 +110,26 @@ def play(
     agent = HumanAgent(env, console=console)
     turns: list[Any] = []
 
+    def save_screen(index: int) -> None:
+        grab = getattr(env.unwrapped, "screenshot_bytes", None)
+        if screenshots is None:
+            return
+        if grab is None:
+            console.print(f"[yellow]{env_id} has no screen to save")
+            return
+        screenshots.mkdir(parents=True, exist_ok=True)
+        path = screenshots / f"turn{index:03d}.png"
+        path.write_bytes(grab("png"))
+        console.print(f"[dim]screenshot: {path}")
+
     def report(turn: Any) -> None:
         turns.append(turn)
+        save_screen(turn.index + 1)
         console.print(f"[green]reward {turn.reward:+.2f}[/]" + (" [yellow](episode over)" if turn.terminated or turn.truncated else ""))
 
     try:
-        episode = run_episode(env, agent, task=task, seed=seed, env_id=env_id, on_turn=report)
+        episode = run_episode(env, agent, task=task, seed=seed, env_id=env_id, on_turn=report,
+                              on_reset=lambda observation, info: save_screen(0))
     except QuitEpisode:
         console.print(f"[yellow]quit after {len(turns)} turns")
         raise typer.Exit(0) from None

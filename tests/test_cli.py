@@ -117,3 +117,16 @@ def test_synth_command_writes_tasks_the_env_runs(tmp_path):
     env = envgym.make("envgym/Household-v0")
     episode = run_episode(env, OracleAgent(env), task=task)
     assert episode.success and episode.turns[-1].reward == 1.0
+
+
+def test_play_a_web_env_and_save_screenshots(tmp_path):
+    """The web envs in the terminal: the accessibility tree is shown, typed actions drive Chromium,
+    and --screenshots keeps a PNG per turn."""
+    shots = tmp_path / "shots"
+    result = runner.invoke(app, ["play", "envgym/WebTaskBoard-v0", "--seed", "0", "--screenshots", str(shots)],
+                           input='click("no-such-bid")\n:quit\n', terminal_width=160)
+    assert result.exit_code == 0, result.output
+    assert "[" in result.output and "no-such-bid" in result.output  # axtree shown, error explained
+    pngs = sorted(p.name for p in shots.iterdir())
+    assert pngs == ["turn000.png", "turn001.png"]
+    assert (shots / "turn000.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -48,5 +48,7 @@ if [ "$DEV" = 1 ] && [ -f containers/podman-service.sh ]; then
   log "container engine"
   eval "$(bash containers/podman-service.sh)"
   echo "DOCKER_HOST=${DOCKER_HOST:-}" > "$stamp_dir/docker_host.env"
+  log "registry-free base image (cached after the first run)"
+  bash containers/bootstrap-base.sh >&2
 fi
 log "done"

@@ -57,8 +57,22 @@ SELF_CONTAINED_IMAGES = frozenset({"sandbox"})
 #: ``make(..., runtime="container", **kw)`` keywords that configure the container, not the env.
 CONTAINER_OPTIONS = frozenset({
     "image", "base", "cpus", "mem_limit", "pids_limit", "network_mode", "health_timeout_s",
-    "connect_timeout_s", "step_timeout_s", "raise_on_infra_error",
+    "connect_timeout_s", "step_timeout_s", "raise_on_infra_error", "shm_size",
 })
+#: Limits of an env-server container started by ``make(..., runtime="container")``.
+DEFAULT_LIMITS: dict[str, Any] = {"cpus": 1.0, "mem_limit": "1g", "pids_limit": 256, "network_mode": "bridge",
+                                  "shm_size": None}
+#: Per-recipe overrides of :data:`DEFAULT_LIMITS`: the web envs run Chromium (a browser process plus a
+#: renderer, GPU/utility and zygote processes per env) in the container, which wants more memory and
+#: pids than a text env, and a /dev/shm above the engine's 64 MiB default.
+RECIPE_LIMITS: dict[str, dict[str, Any]] = {
+    "web": {"mem_limit": "2g", "pids_limit": 512, "shm_size": "256m"},
+}
+
+
+def container_limits(recipe: str | None) -> dict[str, Any]:
+    """The default limits of an env-server container built from ``containers/<recipe>/``."""
+    return {**DEFAULT_LIMITS, **RECIPE_LIMITS.get(recipe or "", {})}
 
 
 class ContainerDied(InfraError):
@@ -237,10 +251,12 @@ class ContainerRuntime:
         token: str | None = None,
         max_sessions: int = 4,
         health_timeout_s: float = 60.0,
+        shm_size: str | int | None = None,
     ) -> ContainerHandle:
         """Start ``python -m envgym serve env_id`` in ``image`` and wait until ``/health`` answers.
 
-        ``token``: the bearer token the server requires (a random one when ``None``).  Raises
+        ``token``: the bearer token the server requires (a random one when ``None``).  ``shm_size``:
+        the size of the container's /dev/shm (``None``: the engine's default, 64 MiB).  Raises
         :class:`InfraError` carrying the container's logs when it exits or is not healthy in time.
         """
         token = token or secrets.token_urlsafe(24)
@@ -254,6 +270,7 @@ class ContainerRuntime:
         handle = self.start_container(
             image, role="env-server", command=command, env_id=env_id, cpus=cpus, mem_limit=mem_limit,
             pids_limit=pids_limit, network_mode=network_mode, publish=SERVER_PORT,
+            **({"shm_size": shm_size} if shm_size else {}),
         )
         handle.token = token
         handle.env_kwargs = dict(env_kwargs or {})
@@ -591,9 +608,10 @@ def make_container_env(env_spec: Any, **kwargs: Any) -> Any:
 
     Container options (:data:`CONTAINER_OPTIONS`): ``image`` (a built tag; default: build
     ``containers/<spec.image>/`` by content hash), ``base``, ``cpus`` (1.0), ``mem_limit`` ("1g"),
-    ``pids_limit`` (256), ``network_mode`` ("bridge"), ``health_timeout_s`` (60) and the client's
-    ``connect_timeout_s`` / ``step_timeout_s`` / ``raise_on_infra_error``.  Everything else is an env
-    constructor argument, sent to the server.
+    ``pids_limit`` (256), ``network_mode`` ("bridge"), ``shm_size`` (engine default) — defaults from
+    :func:`container_limits` (the ``web`` image: "2g", 512 pids, "256m" shm) — ``health_timeout_s``
+    (60) and the client's ``connect_timeout_s`` / ``step_timeout_s`` / ``raise_on_infra_error``.
+    Everything else is an env constructor argument, sent to the server.
 
     Envs built on :data:`SELF_CONTAINED_IMAGES` (the code sandbox) are built in this process: their
     untrusted part already runs in a locked-down container of their own.
@@ -609,12 +627,11 @@ def make_container_env(env_spec: Any, **kwargs: Any) -> Any:
     image = options.get("image") or build_image(env_spec.image, base=options.get("base"))
     client_options = {k: options[k] for k in ("connect_timeout_s", "step_timeout_s", "raise_on_infra_error") if k in options}
     runtime = get_runtime()
+    limits = {key: options.get(key, default) for key, default in container_limits(env_spec.image).items()}
 
     def start() -> tuple[Any, ContainerHandle]:
         handle = runtime.start_env_container(
-            env_spec.id, image,
-            cpus=options.get("cpus", 1.0), mem_limit=options.get("mem_limit", "1g"),
-            pids_limit=options.get("pids_limit", 256), network_mode=options.get("network_mode", "bridge"),
+            env_spec.id, image, **limits,
             env_kwargs=env_kwargs, health_timeout_s=options.get("health_timeout_s", 60.0),
         )
         try:

@@ -6,8 +6,12 @@ passing (``incidental``), optional independent checks (``native_success``: does 
 spec by the env's own goal logic) and an optional solver that turns a verified task into a
 replayable action list.
 
-* :class:`GenericAdapter` — any env with ``get_state``/``set_state`` (web apps included); the spec
-  carries ``targets``/``incidental`` path patterns written by the proposer.
+* :class:`GenericAdapter` — any env with ``get_state``/``set_state`` (web apps without a spec
+  language included, family ``web_generic``); the spec carries ``targets``/``incidental`` path
+  patterns written by the proposer.
+* :class:`envgym.synth.web.WebAdapter` — the mock web apps that have a spec language (the task board
+  first): specs are UI operations, states load through the browser, a solver replays the diff as
+  browser actions.
 * :class:`HouseholdAdapter` — ``envgym/Household-v0``.  Specs are Household goals (``type``,
   ``object``, ``receptacle``), so the env's own goal check is an independent referee and the env's
   planner (``oracle_action``) turns every verified task into golden actions.
@@ -23,7 +27,7 @@ from typing import Any
 
 from envgym.synth.diff import MISSING, Change, leaves, matches, render_path
 
-ENV_FAMILIES = {"envgym/Household-v0": "household"}
+ENV_FAMILIES = {"envgym/Household-v0": "household", "envgym/WebTaskBoard-v0": "web"}
 
 
 @dataclass
@@ -67,7 +71,7 @@ class GenericAdapter:
         if family:
             self.family = family
         elif env_id.startswith("envgym/Web"):
-            self.family = "web"
+            self.family = "web_generic"  # a web app without a spec language: state-path specs
         self._schema: dict[str, Any] | None | bool = False
 
     # ------------------------------------------------------------------ envs
@@ -141,8 +145,9 @@ class GenericAdapter:
         """Whether ``state`` meets the spec by the env's own logic; ``None``: no such check."""
         return None
 
-    def solve(self, initial: dict[str, Any], spec: dict[str, Any]) -> Solution | None:
-        """A replayable solution from ``initial``; ``None``: this env has no solver."""
+    def solve(self, initial: dict[str, Any], spec: dict[str, Any], golden: dict[str, Any] | None = None) -> Solution | None:
+        """A replayable solution from ``initial`` (towards ``golden`` where the solver needs the target);
+        ``None``: this env has no solver."""
         return None
 
     def side_effect_mutations(self, golden: dict[str, Any], spec: dict[str, Any], protected: list[str],
@@ -250,8 +255,10 @@ class HouseholdAdapter(GenericAdapter):
         except (KeyError, TypeError, ValueError):
             return None
 
-    def solve(self, initial: dict[str, Any], spec: dict[str, Any], max_steps: int = 200) -> Solution:
-        """Run the env's planner (``oracle_action``) from ``initial`` in a fresh env."""
+    def solve(self, initial: dict[str, Any], spec: dict[str, Any], golden: dict[str, Any] | None = None,
+              max_steps: int = 200) -> Solution:
+        """Run the env's planner (``oracle_action``) from ``initial`` in a fresh env (it plans from the
+        goal; ``golden`` is not needed)."""
         env = self.make_env(max_turns=max_steps + 1)
         actions: list[Any] = []
         try:
@@ -297,9 +304,16 @@ class HouseholdAdapter(GenericAdapter):
 
 def make_adapter(env_id: str, *, env_factory: Callable[..., Any] | None = None, env_kwargs: dict[str, Any] | None = None,
                  family: str | None = None) -> GenericAdapter:
-    """The adapter for ``env_id`` (Household gets its own; everything else the generic one)."""
-    if (family or ENV_FAMILIES.get(env_id)) == "household":
+    """The adapter for ``env_id``: Household and the web apps with a spec language
+    (:data:`envgym.synth.web.WEB_APPS`) get their own; everything else the generic one."""
+    chosen = family or ENV_FAMILIES.get(env_id)
+    if chosen == "household":
         return HouseholdAdapter(env_id, env_factory=env_factory, env_kwargs=env_kwargs, family="household")
+    if chosen == "web":
+        from envgym.synth.web import WEB_APPS, WebAdapter
+
+        if env_id in WEB_APPS:
+            return WebAdapter(env_id, env_factory=env_factory, env_kwargs=env_kwargs, family="web")
     return GenericAdapter(env_id, env_factory=env_factory, env_kwargs=env_kwargs, family=family)
 
 

@@ -14,7 +14,9 @@ executable         ``initial_not_loadable``, ``golden_not_loadable`` (fresh env 
 diff               ``diff_empty``, ``diff_outside_spec`` (JSON path diff initial→golden)
 spec_semantics     ``initial_already_passes``, ``golden_fails_spec`` (env's own goal check,
                    where the env has one)
-solvable           ``golden_unreachable`` (the env's planner cannot reach the goal)
+solvable           ``golden_unreachable`` (the env's planner cannot reach the goal; for web apps:
+                   the UI actions planned from the diff, replayed in the browser, do not end
+                   in the golden state)
 static_scan        ``reward_syntax``, ``reward_no_function``, ``reward_forbidden_import``,
                    ``reward_forbidden_name``, ``reward_dunder``, ``reward_constant``
 sandbox            ``reward_error``, ``reward_timeout``, ``reward_memory``, ``reward_bad_output``
@@ -214,7 +216,7 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
         out.passed.append("spec_semantics")
 
     # -------------------------------------------------------------- solvable in the real env
-    solution = adapter.solve(initial, spec)
+    solution = adapter.solve(initial, spec, golden=golden)
     if solution is not None:
         out.solution = solution
         if not solution.success:

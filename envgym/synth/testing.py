@@ -113,3 +113,92 @@ def household_reward(obj: str, receptacle: str, state: str | None = None, *, che
     lines.append('    return {"score": 1.0 if placed and untouched else 0.0, '
                  '"components": {"placed": placed, "no_side_effects": untouched}}')
     return "\n".join(lines) + "\n"
+
+
+def taskboard_reward(changes: list[dict[str, Any]], *, side_effects: bool = True, skip_fields: tuple[str, ...] = (),
+                     override: dict[str, Any] | None = None) -> str:
+    """Reward code a discriminator could write for a Trackly spec (``envgym/WebTaskBoard-v0``): every
+    operation of ``changes`` holds in ``final`` and, with ``side_effects``, nothing else changed.
+    Knobs make it faulty: ``skip_fields`` (card fields of ``update_card`` it forgets to check),
+    ``side_effects=False`` (it never looks at the rest of the board), ``override`` (values it expects
+    instead of the spec's, e.g. ``{"column": "done"}``)."""
+    checked = []
+    for change in changes:
+        change = copy.deepcopy(change)
+        if change["op"] == "update_card":
+            change["set"] = {k: (override or {}).get(k, v) for k, v in change["set"].items() if k not in skip_fields}
+        checked.append(change)
+    return _TASKBOARD_REWARD.replace("@CHANGES@", repr(checked)).replace("@ALL@", repr(changes)).replace(
+        "@SIDE@", repr(bool(side_effects)))
+
+
+_TASKBOARD_REWARD = '''\
+CHANGES = @CHANGES@
+ALL_CHANGES = @ALL@
+CHECK_SIDE_EFFECTS = @SIDE@
+
+
+def norm(text):
+    return " ".join(str(text or "").split()).lower()
+
+
+def same(key, got, want):
+    if key == "labels":
+        return isinstance(got, list) and sorted(got) == sorted(want)
+    if key in ("title", "description"):
+        return norm(got) == norm(want)
+    return got == want
+
+
+def reward(initial, final, trajectory=None):
+    comps = {}
+    before = {c["id"]: c for c in initial["cards"]}
+    after = {c["id"]: c for c in final["cards"]}
+    for i, ch in enumerate(CHANGES):
+        op = ch["op"]
+        name = str(i) + "_" + op
+        if op == "update_card":
+            card = after.get(ch["card"])
+            comps[name] = card is not None and all(same(k, card.get(k), v) for k, v in ch["set"].items())
+        elif op == "create_card":
+            comps[name] = any(all(same(k, c.get(k), v) for k, v in ch["fields"].items())
+                              for cid, c in after.items() if cid not in before)
+        elif op == "delete_card":
+            comps[name] = ch["card"] in before and ch["card"] not in after
+        elif op == "rename_project":
+            comps[name] = norm(final["project_name"]) == norm(ch["name"])
+        elif op == "set_wip_limit":
+            comps[name] = any(c["id"] == ch["column"] and c["wip_limit"] == ch["limit"] for c in final["columns"])
+        elif op == "set_member_role":
+            comps[name] = any(m["id"] == ch["member"] and m["role"] == ch["role"] for m in final["members"])
+        elif op == "add_member":
+            comps[name] = any(m["email"].lower() == ch["email"].lower() and m["role"] == ch["role"]
+                              and norm(m["name"]) == norm(ch["name"]) for m in final["members"])
+    if CHECK_SIDE_EFFECTS:
+        updated = {ch["card"]: ch["set"] for ch in ALL_CHANGES if ch["op"] == "update_card"}
+        deleted = {ch["card"] for ch in ALL_CHANGES if ch["op"] == "delete_card"}
+        created = sum(1 for ch in ALL_CHANGES if ch["op"] == "create_card")
+        cards_ok = len([cid for cid in after if cid not in before]) == created
+        for cid, card in before.items():
+            if cid in deleted:
+                continue
+            now = after.get(cid)
+            keep = [k for k in card if k not in updated.get(cid, {})]
+            cards_ok = cards_ok and now is not None and all(same(k, now.get(k), card.get(k)) for k in keep)
+        comps["other_cards_unchanged"] = cards_ok
+        renamed = any(ch["op"] == "rename_project" for ch in ALL_CHANGES)
+        comps["project_name_unchanged"] = renamed or final["project_name"] == initial["project_name"]
+        limits = {ch["column"] for ch in ALL_CHANGES if ch["op"] == "set_wip_limit"}
+        old_cols = [(c["id"], c["name"], None if c["id"] in limits else c["wip_limit"]) for c in initial["columns"]]
+        new_cols = [(c["id"], c["name"], None if c["id"] in limits else c["wip_limit"]) for c in final["columns"]]
+        comps["columns_unchanged"] = old_cols == new_cols
+        roles = {ch["member"] for ch in ALL_CHANGES if ch["op"] == "set_member_role"}
+        added = sum(1 for ch in ALL_CHANGES if ch["op"] == "add_member")
+        old_members = {m["id"]: (m["name"], m["email"], None if m["id"] in roles else m["role"]) for m in initial["members"]}
+        new_members = {m["id"]: (m["name"], m["email"], None if m["id"] in roles else m["role"]) for m in final["members"]}
+        comps["members_unchanged"] = all(new_members.get(k) == v for k, v in old_members.items()) and \\
+            len(new_members) == len(old_members) + added
+        comps["labels_unchanged"] = final["labels"] == initial["labels"]
+    score = 1.0 if comps and all(comps.values()) else 0.0
+    return {"score": score, "components": comps}
+'''

@@ -3,6 +3,8 @@
 * :mod:`envgym.synth.llm` — async OpenAI-compatible chat client (retries, JSON mode, usage/cost);
 * :mod:`envgym.synth.roles` — versioned role prompts (``prompts/<family>/<role>.v1.md``);
 * :mod:`envgym.synth.adapters` — what synthesis needs from an env family (Household, generic JSON state);
+* :mod:`envgym.synth.web` — the web-app adapter (states loaded in the browser, a UI-action solver as
+  oracle); :mod:`envgym.synth.web_taskboard` — the task board's spec language;
 * :mod:`envgym.synth.checks` — the validity checks and their reason codes;
 * :mod:`envgym.synth.sandbox` — static scan and sandboxed execution of reward code;
 * :mod:`envgym.synth.orchestrator` — propose → generate ∥ discriminate → verify → review rounds;

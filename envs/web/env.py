@@ -21,5 +21,13 @@ class WebAppEnv(BrowserEnv):
     def make_app(self) -> WebApp:
         return self.app_class().serve()
 
+    def state_schema(self) -> dict[str, Any]:
+        """JSON Schema of ``get_state()``: the app's pydantic ``State`` model."""
+        return self.app_class.State.model_json_schema()
+
     def score(self, task: Task, initial: dict, final: dict, answer: str) -> tuple[float, dict[str, Any]]:
+        """The app's checker for ``reward.kind == "env"`` tasks.  Synthesised tasks (``kind ==
+        "python"``) carry their own reward, which the core scores in the sandbox at episode end."""
+        if task.reward.kind == "python":
+            return 0.0, {"scored_by": "task reward code"}
         return type(self).checker(task.reward.params, initial, final, answer)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import envgym
-from envgym.containers.runtime import ContainerEnv, ContainerHandle, connect_remote, get_runtime
+from envgym.containers.runtime import ContainerEnv, ContainerHandle, connect_remote, container_limits, get_runtime
 from envgym.errors import InfraError
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ class EnvPool:
 
     ``image``: a built image tag (default: build ``containers/<spec.image>/`` by content hash).
     ``env_kwargs``: env constructor arguments.  Limits (``cpus``, ``mem_limit``, ``pids_limit``,
-    ``network_mode``, ``health_timeout_s``) apply to every container.  ``fresh_session`` (default
+    ``network_mode``, ``shm_size``; default: the recipe's, see ``container_limits``) and
+    ``health_timeout_s`` apply to every container.  ``fresh_session`` (default
     True): a released slot gets a new session (a new env instance) before it is handed out again.
     """
 
@@ -74,10 +75,11 @@ class EnvPool:
         image: str | None = None,
         base: str | None = None,
         env_kwargs: dict[str, Any] | None = None,
-        cpus: float | None = 1.0,
-        mem_limit: str | int | None = "1g",
-        pids_limit: int | None = 256,
-        network_mode: str = "bridge",
+        cpus: float | None = None,
+        mem_limit: str | int | None = None,
+        pids_limit: int | None = None,
+        network_mode: str | None = None,
+        shm_size: str | None = None,
         health_timeout_s: float = 60.0,
         step_timeout_s: float | None = 300.0,
         fresh_session: bool = True,
@@ -94,10 +96,11 @@ class EnvPool:
             image = build_image(self.spec.image, base=base)
         self.image = image
         self.env_kwargs = dict(env_kwargs or {})
-        self.limits = {
-            "cpus": cpus, "mem_limit": mem_limit, "pids_limit": pids_limit, "network_mode": network_mode,
-            "health_timeout_s": health_timeout_s,
-        }
+        # the recipe's defaults (e.g. more memory for Chromium in "web"), overridden by what was passed
+        given = {"cpus": cpus, "mem_limit": mem_limit, "pids_limit": pids_limit, "network_mode": network_mode,
+                 "shm_size": shm_size}
+        self.limits = {**container_limits(self.spec.image), **{k: v for k, v in given.items() if v is not None},
+                       "health_timeout_s": health_timeout_s}
         self.step_timeout_s = step_timeout_s
         self.fresh_session = fresh_session
         self._runtime = get_runtime()

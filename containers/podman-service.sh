@@ -96,6 +96,9 @@ CONF
 # A stale socket from a dead service would make podman refuse to bind.
 if [ -S "$SOCK" ]; then rm -f "$SOCK"; fi
 log "starting podman system service on unix://$SOCK (log: $DIR/podman-service.log)"
+# Run from $DIR: conmon drops bookkeeping files (e.g. "oom") into the service's working directory,
+# which must not be the caller's checkout.
+cd "$DIR"
 CONTAINERS_CONF="$CONF" nohup setsid podman system service --time=0 "unix://$SOCK" \
     >"$DIR/podman-service.log" 2>&1 </dev/null 9>&- &
 echo $! >"$DIR/podman-service.pid"

@@ -17,7 +17,7 @@ from envgym.spaces import ActionSpace, ObservationSpace, UnicodeText
 from envgym.tasks import Golden, RewardSpec, Task, TaskSet, load_tasks, save_tasks
 from envgym.trajectory import Episode, EpisodeWriter, Turn, read_episodes, write_episodes
 
-from envgym import builtin_envs as _builtin_envs  # noqa: E402  (registers envgym/* ids; imports no env code)
+from envgym import builtin_envs as _builtin_envs  # noqa: E402,F401  (registers envgym/* ids; imports no env code)
 
 __version__ = "0.1.0"
 

@@ -76,3 +76,42 @@ def repair_jsonl_tail(path: str | os.PathLike) -> int:
         handle.flush()
         os.fsync(handle.fileno())
         return size - cut
+
+
+class JsonlAppender:
+    """Append lines to a JSONL file durably: one ``os.write`` of a whole line on an ``O_APPEND``
+    descriptor (then ``fsync`` if asked), thread-safe.  On open, a torn last line left by a killed
+    writer is cut off (:func:`repair_jsonl_tail`), so the file only ever holds complete lines."""
+
+    def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
+        import threading
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_jsonl_tail(self.path)
+        self.fsync = fsync
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def append_line(self, text: str) -> None:
+        """Append ``text`` (one JSON document, no newline) as a line."""
+        line = (text + "\n").encode("utf-8")
+        with self._lock:
+            written = os.write(self._fd, line)
+            while written < len(line):  # os.write may be partial for very large records
+                written += os.write(self._fd, line[written:])
+            if self.fsync:
+                os.fsync(self._fd)
+            self.count += 1
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

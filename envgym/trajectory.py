@@ -23,10 +23,9 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from envgym.fileio import atomic_write, repair_jsonl_tail
+from envgym.fileio import JsonlAppender, atomic_write
 
 
 @dataclass
@@ -146,37 +145,13 @@ def iter_episodes(path: str | os.PathLike) -> Iterator[Episode]:
                 raise ValueError(f"{path}:{lineno}: not an episode record: {exc}") from None
 
 
-class EpisodeWriter:
-    """Append episodes to a JSONL file, durably, one complete line per episode.
+class EpisodeWriter(JsonlAppender):
+    """Append episodes to a JSONL file, durably, one complete line per episode
+    (see :class:`envgym.fileio.JsonlAppender`).
 
     >>> with EpisodeWriter("runs/episodes.jsonl") as writer:   # doctest: +SKIP
     ...     writer.write(episode)
     """
 
-    def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        repair_jsonl_tail(self.path)
-        self.fsync = fsync
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self.count = 0
-
     def write(self, episode: Episode) -> None:
-        line = (episode.to_json() + "\n").encode("utf-8")
-        written = os.write(self._fd, line)
-        while written < len(line):  # os.write may be partial for very large records
-            written += os.write(self._fd, line[written:])
-        if self.fsync:
-            os.fsync(self._fd)
-        self.count += 1
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __enter__(self) -> EpisodeWriter:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        self.append_line(episode.to_json())

@@ -4,7 +4,6 @@ import json
 import sys
 
 import pexpect
-import pytest
 from typer.testing import CliRunner
 
 from envgym import read_episodes

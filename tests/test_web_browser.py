@@ -19,7 +19,7 @@ import playwright.async_api  # noqa: F401,E402  (installed by scripts/install-br
 import envgym  # noqa: E402
 from agents import run_episode  # noqa: E402
 from agents.oracle import OracleAgent  # noqa: E402
-from envgym.browser import BrowserUnavailable, chromium_path  # noqa: E402
+from envgym.browser import chromium_path  # noqa: E402
 
 chromium_path()  # raises BrowserUnavailable with install instructions: a missing browser fails the suite
 

@@ -11,7 +11,7 @@ import pytest
 
 import playwright.async_api  # noqa: F401,E402  (installed by scripts/install-browser.sh; never skipped)
 
-from envgym.browser import BrowserUnavailable, chromium_path  # noqa: E402
+from envgym.browser import chromium_path  # noqa: E402
 
 chromium_path()  # raises BrowserUnavailable with install instructions: a missing browser fails the suite
 

@@ -34,6 +34,7 @@ from agents.backends.base import (
     Generation,
     GenerationRequest,
 )
+from envgym.httputil import as_float, error_message
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 
@@ -189,11 +190,11 @@ class OpenAIBackend(Backend):
                     self.usage["requests"] += 1
                     response = await client.request(method, path, json=body)
                 if response.status_code in RETRY_STATUSES:
-                    retry_after = _float(response.headers.get("retry-after"))
-                    last = _Retryable(f"HTTP {response.status_code}: {_error_message(response)}", retry_after=retry_after)
+                    retry_after = as_float(response.headers.get("retry-after"))
+                    last = _Retryable(f"HTTP {response.status_code}: {error_message(response)}", retry_after=retry_after)
                     continue
                 if response.status_code >= 400:
-                    raise _Rejected(response.status_code, _error_message(response))
+                    raise _Rejected(response.status_code, error_message(response))
                 try:
                     data = response.json()
                 except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
@@ -378,21 +379,3 @@ def _ids_from_token_strings(tokens: Any) -> list[int] | None:
     return ids
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _error_message(response: Any) -> str:
-    try:
-        data = response.json()
-        error = data.get("error") if isinstance(data, dict) else None
-        if isinstance(error, dict):
-            return str(error.get("message", error))
-        if isinstance(data, dict) and "detail" in data:
-            return str(data["detail"])
-        return str(data)[:300]
-    except Exception:  # noqa: BLE001 - any unreadable body: show its start
-        return response.text[:300]

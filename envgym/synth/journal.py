@@ -10,41 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
-from envgym.fileio import repair_jsonl_tail
+from envgym.fileio import JsonlAppender
 
 
-class Journal:
-    def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        repair_jsonl_tail(self.path)
-        self.fsync = fsync
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._lock = threading.Lock()
+class Journal(JsonlAppender):
+    """Durable append-only journal of synthesis records (see :class:`envgym.fileio.JsonlAppender`)."""
 
     def write(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8")
-        with self._lock:
-            written = os.write(self._fd, line)
-            while written < len(line):
-                written += os.write(self._fd, line[written:])
-            if self.fsync:
-                os.fsync(self._fd)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        self.append_line(json.dumps(record, sort_keys=True, default=str))
 
 
 def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from envgym.httputil import as_float, error_message
+
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
@@ -230,8 +232,8 @@ class ChatClient:
                 last = f"connection failed: {type(exc).__name__}: {exc}"
                 continue
             if response.status_code in RETRY_STATUSES:
-                retry_after = _float(response.headers.get("retry-after"))
-                last = f"HTTP {response.status_code}: {_error_message(response)}"
+                retry_after = as_float(response.headers.get("retry-after"))
+                last = f"HTTP {response.status_code}: {error_message(response)}"
                 continue
             if response.status_code in (400, 422) and "response_format" in body and _mentions_json_mode(response):
                 self.json_mode_supported = False  # this server has no JSON mode: ask again without it
@@ -241,7 +243,7 @@ class ChatClient:
             if response.status_code >= 400:
                 self.usage.failures += 1
                 counter.failures += 1
-                raise LLMError(f"POST {self.base_url}/chat/completions: HTTP {response.status_code}: {_error_message(response)}")
+                raise LLMError(f"POST {self.base_url}/chat/completions: HTTP {response.status_code}: {error_message(response)}")
             try:
                 data = response.json()
             except ValueError as exc:
@@ -282,25 +284,5 @@ def extract_json(text: str) -> dict[str, Any] | None:
 
 
 def _mentions_json_mode(response: Any) -> bool:
-    message = _error_message(response).lower()
+    message = error_message(response).lower()
     return "response_format" in message or "json_object" in message or "json mode" in message
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _error_message(response: Any) -> str:
-    try:
-        data = response.json()
-        error = data.get("error") if isinstance(data, dict) else None
-        if isinstance(error, dict):
-            return str(error.get("message", error))
-        if isinstance(data, dict) and "detail" in data:
-            return str(data["detail"])
-        return str(data)[:300]
-    except Exception:  # noqa: BLE001 - an unreadable body: show its start
-        return response.text[:300]

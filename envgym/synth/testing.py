@@ -104,7 +104,7 @@ def household_reward(obj: str, receptacle: str, state: str | None = None, *, che
     if side_effects:
         lines += [
             "    def others(state):",
-            f'        return {{i["name"]: (i["location"], i.get("clean"), i.get("hot"), i.get("cool"))',
+            '        return {i["name"]: (i["location"], i.get("clean"), i.get("hot"), i.get("cool"))',
             f'                for i in state["world"]["items"] if i["kind"] != "{obj}"}}',
             "    untouched = others(initial) == others(final)",
         ]

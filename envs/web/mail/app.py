@@ -113,7 +113,6 @@ class MailApp(WebApp):
         people = [Contact(name=n, addr=a) for n, a in PEOPLE]
         msgs: list[Message] = []
         n = 1
-        day = 30
         order = list(range(26))
         rng.shuffle(order)
         for i in order:

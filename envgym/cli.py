@@ -293,9 +293,11 @@ def train(
     config: Path = typer.Argument(..., help="YAML trainer config, e.g. configs/maze_tiny.yaml"),
 ) -> None:
     """Train a policy: `envgym train CONFIG key.sub=value ...` (overrides apply in order)."""
-    from trainers.train import run as run_training
+    from trainers.train import main as train_main
 
-    run_training(str(config), list(ctx.args))
+    code = train_main([str(config), *ctx.args])
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

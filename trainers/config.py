@@ -1,0 +1,275 @@
+"""Typed trainer configuration: YAML files plus ``key.sub=value`` command-line overrides.
+
+>>> cfg = load_config("configs/maze_tiny.yaml", ["algo.estimator=gigpo", "mode=async"])   # doctest: +SKIP
+
+Every section is a pydantic model with ``extra="forbid"``, so a misspelt key fails loudly, naming the
+key and the keys that exist.  Override values are parsed as YAML scalars (``3`` → int, ``1e-3`` →
+float, ``true`` → bool, ``[a, b]`` → list, ``null`` → None).  ``envs.0.workers=8`` indexes lists.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message says which key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(_Section):
+    name: str = "run"
+    out_dir: str = "runs/run"
+    seed: int = 0
+    steps: int = Field(100, ge=1, description="training steps (= policy versions published)")
+    time_limit_s: float | None = Field(None, description="stop training after this much wall time")
+    max_env_steps: int | None = Field(None, description="stop training once the rollouts took this many env steps")
+    torch_threads: int = Field(1, ge=1, description="intra-op threads per torch worker (1 is fastest on small CPUs)")
+    checkpoint_every: int = Field(10, ge=0, description="0 = only at the end")
+    resume: Literal["auto", "never"] = "auto"
+    progress: bool = True
+    tensorboard: bool = True
+    plot: bool = True
+
+
+class LatencyConfig(_Section):
+    """Lognormal extra delay per env step (benchmarks / heterogeneity studies)."""
+
+    median_s: float = Field(0.0, ge=0)
+    sigma: float = Field(0.0, ge=0)
+    reset_s: float = Field(0.0, ge=0)
+
+
+class EnvConfig(_Section):
+    id: str = "envgym/Maze-v0"
+    name: str | None = None
+    runtime: Literal["local", "remote", "container"] = "local"
+    url: str | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[str] | None = Field(None, description="task ids of the env's task set; None = all")
+    task_file: str | None = None
+    weight: float = 1.0
+    workers: int = Field(32, ge=1, description="env instances (concurrent episodes) of this env")
+    latency: LatencyConfig | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.id
+
+
+class PolicyConfig(_Section):
+    source: str = Field("tiny", description="'tiny' (from-config model) or a local HF model directory / hub id")
+    tiny: dict[str, Any] = Field(default_factory=lambda: {"hidden_size": 64, "layers": 2, "heads": 4})
+    device: str = "cpu"
+    dtype: str | None = Field(None, description="float32 on CPU by default; bfloat16 on CUDA")
+    gradient_checkpointing: bool = False
+
+
+class AgentConfig(_Section):
+    kind: Literal["choice", "llm", "hierarchical"] = "choice"
+    observation: str = Field("text", description="choice agent: 'text' or a formatter from trainers.observations")
+    system_prompt: str | None = None
+    temperature: float = Field(1.0, ge=0)
+    max_new_tokens: int = Field(32, ge=1)
+    window: int | None = 0
+    action_format: str = "auto"
+
+
+class RolloutConfig(_Section):
+    backend: Literal["transformers", "vllm"] = "transformers"
+    group_size: int = Field(8, ge=1, description="G: episodes per group (same task, same reset)")
+    batch_episodes: int = Field(32, ge=1, description="B: episodes per training step (multiple of G)")
+    max_staleness: int = Field(1, ge=0, description="η: how many versions rollouts may run ahead (async)")
+    max_batch: int = Field(512, ge=1, description="largest generate() batch")
+    max_wait_ms: float | None = Field(
+        None, description="flush a partial batch after this long; None = wait until every running episode asks (deterministic)"
+    )
+    vllm: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _batch_multiple(self) -> RolloutConfig:
+        if self.batch_episodes % self.group_size:
+            raise ValueError(f"batch_episodes ({self.batch_episodes}) must be a multiple of group_size ({self.group_size})")
+        return self
+
+
+class AlgoConfig(_Section):
+    estimator: Literal["grpo", "dr_grpo", "gigpo", "turn", "dual", "hae", "gae"] = "gigpo"
+    gamma: float = 0.95
+    omega: float = 1.0
+    lam: float = 0.95
+    lam_seg: float = 0.95
+    gigpo_episode_stats: Literal["trajectory", "row"] = "trajectory"
+    hae_segment_len: int = Field(4, ge=1, description="flat agents without subgoals: a segment every k turns")
+
+
+class LossConfig(_Section):
+    kind: Literal["ppo", "gspo"] = "ppo"
+    eps_low: float = 0.2
+    eps_high: float = 0.2
+    agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = "token-mean"
+    kl_coef: float = 0.0
+    entropy_coef: float = 0.0
+    objective: Literal["auto", "standard", "decoupled"] = "auto"
+    is_level: Literal["token", "sequence"] = "token"
+    is_mode: Literal["truncate", "mask"] = "truncate"
+    is_cap: float = 2.0
+    value_coef: float = 0.5
+
+
+class OptimConfig(_Section):
+    lr: float = 1e-3
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    lr_final_ratio: float = Field(0.1, ge=0, le=1, description="lr at run.steps = lr · this (linear/cosine)")
+    schedule_steps: int | None = Field(None, description="length of the decay; default run.steps")
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    epochs: int = Field(1, ge=1)
+    minibatches: int = Field(1, ge=1)
+
+
+class DataConfig(_Section):
+    drop_uniform_groups: bool = True
+    max_resamples: int = Field(2, ge=0, description="resamples of an all-equal group before it is accepted anyway")
+    replay_successes: bool = True
+    replay_weight: Literal["one", "importance"] = "one"
+    success_bank_size: int = Field(4, ge=1)
+    seed_with_oracle: bool = False
+    adaptive_tasks: bool = True
+    min_task_weight: float = Field(0.1, gt=0)
+    step_filter_rho: float = Field(1.0, gt=0, le=1)
+    fsync: bool = Field(True, description="fsync every stored episode (power-loss safe); whole-line appends are SIGKILL-safe without it")
+    store_observations: Literal["full", "text", "none"] = Field("text", description="what of each observation the store keeps")
+
+
+class EvalConfig(_Section):
+    episodes_per_task: int = Field(8, ge=0)
+    temperature: float = 1.0
+    every: int = Field(0, ge=0, description="evaluate every k steps (0 = before and after only)")
+
+
+class TrainConfig(_Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    mode: Literal["sync", "async"] = "sync"
+    envs: list[EnvConfig] = Field(default_factory=lambda: [EnvConfig()])
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @property
+    def staleness(self) -> int:
+        """η used by admission: 0 in sync mode (lockstep), ``rollout.max_staleness`` in async mode."""
+        return 0 if self.mode == "sync" else self.rollout.max_staleness
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"a.b.c=value"`` → ``(["a", "b", "c"], parsed value)``."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} is not of the form key.sub=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: cannot parse value: {exc}") from None
+    return key.split("."), value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any, original: str) -> None:
+    """Set ``data[path...] = value``, checking each key against the schema as it goes."""
+    model: Any = TrainConfig
+    node: Any = data
+    for depth, key in enumerate(path):
+        last = depth == len(path) - 1
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise ConfigError(f"override {original!r}: index {key!r} out of range (list has {len(node)} items)")
+            idx = int(key)
+            if last:
+                node[idx] = value
+                return
+            node = node[idx]
+            continue
+        fields = _fields_of(model)
+        if fields is not None and key not in fields:
+            where = ".".join(path[:depth]) or "top level"
+            raise ConfigError(
+                f"override {original!r}: unknown key {key!r} at {where}; valid keys: {', '.join(sorted(fields))}"
+            )
+        if last:
+            node[key] = value
+            return
+        child = node.get(key)
+        if child is None:
+            child = {}
+            node[key] = child
+        node = child
+        model = _child_model(fields[key]) if fields is not None else None
+
+
+def _fields_of(model: Any) -> dict[str, Any] | None:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return dict(model.model_fields)
+    return None
+
+
+def _child_model(field: Any) -> Any:
+    annotation = field.annotation
+    args = getattr(annotation, "__args__", ()) or ()
+    for candidate in (annotation, *args):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        inner = getattr(candidate, "__args__", ()) or ()
+        for sub in inner:  # list[EnvConfig]
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                return sub
+    return None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read ``path`` (YAML; None = all defaults), apply ``overrides`` and validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text()
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        data = copy.deepcopy(loaded or {})
+    if "envs" not in data:
+        data["envs"] = [EnvConfig().model_dump()]
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        apply_override(data, keys, value, text)
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        source = str(path) if path else "config"
+        raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def dump_config(config: TrainConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,197 @@
+"""Constrained decoding over a list of choices, on top of :class:`TransformersBackend`.
+
+A request whose ``metadata["choices"]`` holds token-id sequences is answered with one of them: at
+position ``i`` only the tokens that continue some choice along the prefix sampled so far are allowed,
+
+    ``p_i = softmax(z_i / T  masked to the allowed ids)``,  ``logprob_i = log p_i[y_i]``,
+
+drawn with the Gumbel-max trick from a per-request generator (seeded requests are reproducible
+whatever else is in the batch).  A position with a single allowed id is appended without a forward
+pass (its logprob is 0).  Requests without choices go to the parent's free sampler unchanged.
+
+Local adapter: the shared backends in ``agents/backends`` do not read ``metadata["choices"]``; this
+subclass lives in ``trainers/`` until they do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.backends.base import FINISH_STOP, Generation, GenerationRequest
+from agents.backends.transformers_backend import TransformersBackend
+
+
+class ChoiceTransformersBackend(TransformersBackend):
+    """:class:`TransformersBackend` that honours ``GenerationRequest.metadata["choices"]``."""
+
+    name = "transformers+choices"
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(requests)
+        constrained = [i for i, r in enumerate(requests) if r.metadata.get("choices")]
+        free = [i for i, r in enumerate(requests) if not r.metadata.get("choices")]
+        if free:
+            for i, gen in zip(free, super().generate([requests[i] for i in free])):
+                results[i] = gen
+        for start in range(0, len(constrained), self.max_batch_size):
+            chunk = constrained[start : start + self.max_batch_size]
+            with self._lock:
+                outs = self._generate_choices([requests[i] for i in chunk])
+            for i, gen in zip(chunk, outs):
+                results[i] = gen
+        return [r for r in results if r is not None]
+
+    def _generate_choices(self, requests: list[GenerationRequest]) -> list[Generation]:
+        if all(_single_decision(r.metadata["choices"]) for r in requests):
+            return self._generate_single_decision(requests)
+        return self._generate_trie(requests)
+
+    def _generate_single_decision(self, requests: list[GenerationRequest]) -> list[Generation]:
+        """Fast path when the first token decides the choice (the rest is forced): one forward pass
+        per *distinct* prompt (requests of one group share their first prompt, recurring states
+        recur), then a per-request draw among the choices' first tokens."""
+        torch = self._torch
+        unique: dict[tuple[int, ...], int] = {}
+        for request in requests:
+            unique.setdefault(tuple(request.prompt_ids), len(unique))
+        prompts = list(unique)
+        lengths = [len(p) for p in prompts]
+        width = max(lengths)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=self.device)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long, device=self.device)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, width - lengths[row] :] = torch.tensor(prompt, dtype=torch.long)
+            attention[row, width - lengths[row] :] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                                use_cache=False, logits_to_keep=1).logits[:, -1, :].float()
+        results = []
+        for request in requests:
+            choices = [list(map(int, c)) for c in request.metadata["choices"]]
+            firsts = [c[0] for c in choices]
+            generator = torch.Generator(device="cpu")
+            seed = int(request.seed) if request.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+            generator.manual_seed(seed)
+            if len(firsts) == 1:
+                token, lp = firsts[0], 0.0
+            else:
+                token, lp = self._pick(logits[unique[tuple(request.prompt_ids)]], sorted(firsts), request, generator)
+            ids = next(c for c in choices if c[0] == token)
+            results.append(
+                Generation(
+                    completion_ids=list(ids), logprobs=[lp] + [0.0] * (len(ids) - 1),
+                    text=self._tokenizer.decode(ids, skip_special_tokens=False), finish_reason=FINISH_STOP,
+                    policy_version=self._policy_version, prompt_ids=list(request.prompt_ids),
+                    usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(ids)},
+                )
+            )
+        return results
+
+    def _generate_trie(self, requests: list[GenerationRequest]) -> list[Generation]:
+        torch = self._torch
+        device = self.device
+        batch = len(requests)
+        lengths = [len(r.prompt_ids) for r in requests]
+        width = max(lengths)
+        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long, device=device)
+        attention = torch.zeros((batch, width), dtype=torch.long, device=device)
+        for row, request in enumerate(requests):
+            input_ids[row, width - lengths[row] :] = torch.tensor(request.prompt_ids, dtype=torch.long)
+            attention[row, width - lengths[row] :] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        choices = [[list(map(int, c)) for c in r.metadata["choices"]] for r in requests]
+        complete = [{tuple(c) for c in cs} for cs in choices]
+        generators = []
+        for request in requests:
+            gen = torch.Generator(device="cpu")
+            seed = int(request.seed) if request.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+            gen.manual_seed(seed)
+            generators.append(gen)
+
+        completions: list[list[int]] = [[] for _ in requests]
+        logprobs: list[list[float]] = [[] for _ in requests]
+        done = [False] * batch
+        past = None
+        feed_ids, feed_mask, feed_pos = input_ids, attention, positions  # columns not yet in the cache
+        last_pos = positions[:, -1:]
+        max_len = max(max(len(c) for c in cs) for cs in choices)
+        with torch.inference_mode():
+            for step in range(max_len):
+                allowed = []
+                for row in range(batch):
+                    if done[row]:
+                        allowed.append([])
+                        continue
+                    prefix = completions[row]
+                    nxt = sorted({c[step] for c in choices[row] if len(c) > step and c[:step] == prefix})
+                    allowed.append(nxt)
+                needs_sample = any(len(a) > 1 for a in allowed)
+                chosen_rows: dict[int, tuple[int, float]] = {}
+                if needs_sample:
+                    output = self.model(
+                        input_ids=feed_ids, attention_mask=feed_mask, position_ids=feed_pos,
+                        past_key_values=past, use_cache=True, logits_to_keep=1,
+                    )
+                    past = output.past_key_values
+                    logits = output.logits[:, -1, :].float()
+                    for row, ids in enumerate(allowed):
+                        if len(ids) > 1:
+                            chosen_rows[row] = self._pick(logits[row], ids, requests[row], generators[row])
+                    feed_ids = feed_ids[:, :0]
+                    feed_pos = feed_pos[:, :0]
+                # append one token per unfinished row
+                column = torch.full((batch, 1), self.pad_id, dtype=torch.long, device=device)
+                for row, ids in enumerate(allowed):
+                    if not ids:
+                        continue
+                    token, lp = chosen_rows.get(row, (ids[0], 0.0))
+                    completions[row].append(token)
+                    logprobs[row].append(lp)
+                    column[row, 0] = token
+                    if tuple(completions[row]) in complete[row]:
+                        done[row] = True
+                if all(done):
+                    break
+                last_pos = last_pos + 1
+                feed_ids = torch.cat([feed_ids, column], dim=1)
+                feed_mask = torch.cat([feed_mask, torch.ones((batch, 1), dtype=feed_mask.dtype, device=device)], dim=1)
+                feed_pos = torch.cat([feed_pos, last_pos], dim=1)
+
+        results = []
+        for row, request in enumerate(requests):
+            ids = completions[row]
+            results.append(
+                Generation(
+                    completion_ids=ids,
+                    logprobs=logprobs[row],
+                    text=self._tokenizer.decode(ids, skip_special_tokens=False),
+                    finish_reason=FINISH_STOP,
+                    policy_version=self._policy_version,
+                    prompt_ids=list(request.prompt_ids),
+                    usage={"prompt_tokens": lengths[row], "completion_tokens": len(ids)},
+                )
+            )
+        return results
+
+    def _pick(self, logits: Any, ids: list[int], request: GenerationRequest, generator: Any) -> tuple[int, float]:
+        """Sample among ``ids`` from ``softmax(logits[ids] / T)``; return ``(token, logprob)``."""
+        torch = self._torch
+        index = torch.tensor(ids, dtype=torch.long, device=logits.device)
+        sub = logits.index_select(0, index)
+        temperature = request.temperature
+        scaled = sub / (temperature if temperature > 0 else 1.0)
+        logp = torch.log_softmax(scaled, dim=-1)
+        if temperature <= 0:
+            k = int(torch.argmax(logp))
+        else:
+            uniform = torch.rand(len(ids), generator=generator, dtype=torch.float64).to(logp.device)
+            gumbel = -torch.log(-torch.log(uniform.clamp(min=1e-300)))
+            k = int(torch.argmax(logp.double() + gumbel))
+        return ids[k], float(logp[k])
+
+
+def _single_decision(choices: list[list[int]]) -> bool:
+    """True when the choices' first tokens are distinct (so everything after them is forced)."""
+    firsts = [c[0] for c in choices if c]
+    return len(firsts) == len(choices) and len(set(firsts)) == len(firsts)

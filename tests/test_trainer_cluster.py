@@ -8,13 +8,13 @@ import threading
 from pathlib import Path
 
 import envgym
+import envs.maze.env
 from agents.backends.scripted import ScriptedBackend
+from agents.choice_agent import ChoiceAgent
 from agents.tiny_policy import tiny_policy
 from envgym.errors import InfraError
 from envgym.trajectory import read_episodes
-import envs.maze.env
 from envs.maze.env import MazeEnv
-from trainers.choice_agent import ChoiceAgent
 from trainers.config import DataConfig, EnvConfig
 from trainers.data_manager import DataManager, TaskRef
 from trainers.rollout_runner import RolloutRunner

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from agents.backends.base import GenerationRequest
+from agents.backends.choice_backend import ChoiceTransformersBackend
 from agents.backends.scripted import ScriptedBackend
+from agents.choice_agent import ChoiceAgent
 from agents.tiny_policy import tiny_policy
 from envgym.trajectory import Episode, Turn
 from trainers.batching import token_batch, turn_rows
-from trainers.choice_agent import ChoiceAgent
 from trainers.config import EnvConfig, load_config
-from trainers.constrained_backend import ChoiceTransformersBackend
 from trainers.data_manager import Group, TaskRef
 from trainers.env_cluster import EnvCluster
 from trainers.episode import play_episode

@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 
 from envgym.trajectory import Episode, EpisodeWriter
-
 from trainers.config import DataConfig
 
 

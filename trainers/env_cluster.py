@@ -32,7 +32,6 @@ from typing import Any
 
 import envgym
 from envgym.errors import InfraError
-
 from trainers.config import EnvConfig, LatencyConfig
 
 

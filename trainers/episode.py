@@ -18,7 +18,6 @@ from agents.backends.base import BackendError
 from agents.base import Decision
 from envgym.errors import InfraError
 from envgym.trajectory import Episode, Turn
-
 from trainers.env_cluster import EnvCluster
 from trainers.rollout_service import RolloutService
 

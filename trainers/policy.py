@@ -59,7 +59,7 @@ def load_learner_policy(config: TrainConfig) -> tuple[Any, Any, str]:
 def make_rollout_backend(config: TrainConfig, model: Any, tokenizer: Any, path: str) -> Any:
     """The generation backend, serving a copy of ``model`` (version 0)."""
     if config.rollout.backend == "transformers":
-        from trainers.constrained_backend import ChoiceTransformersBackend
+        from agents.backends.choice_backend import ChoiceTransformersBackend
 
         served = copy.deepcopy(model)
         served.eval()
@@ -67,7 +67,9 @@ def make_rollout_backend(config: TrainConfig, model: Any, tokenizer: Any, path: 
     if config.rollout.backend == "vllm":
         if config.agent.kind == "choice":
             raise ValueError("rollout.backend=vllm serves free-text agents: set agent.kind=llm (constrained choices need the transformers backend)")
-        from agents.backends.vllm_backend import VLLMBackend  # import-guarded: raises a clear ImportError without vLLM
+        from agents.backends.vllm_backend import (
+            VLLMBackend,  # import-guarded: raises a clear ImportError without vLLM
+        )
 
         options = {"dtype": "bfloat16", "gpu_memory_utilization": 0.35, "enforce_eager": True, **config.rollout.vllm}
         return VLLMBackend(str(Path(path)) if Path(path).exists() else path, tokenizer=tokenizer, seed=config.run.seed, **options)
@@ -79,7 +81,7 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
     a = config.agent
     temp = a.temperature if temperature is None else temperature
     if a.kind == "choice":
-        from trainers.choice_agent import ChoiceAgent
+        from agents.choice_agent import ChoiceAgent
 
         shared: dict[str, Any] = {}
 

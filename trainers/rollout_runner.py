@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from envgym.trajectory import Episode
-
 from trainers.config import EnvConfig
 from trainers.data_manager import DataManager, TaskRef, WorkItem, stable_seed
 from trainers.env_cluster import EnvCluster

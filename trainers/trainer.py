@@ -68,10 +68,20 @@ class Trainer:
         torch.set_num_threads(self.config.run.torch_threads)
 
     def run(self) -> dict[str, Any]:
-        from trainers.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+        from trainers.checkpoint import (
+            latest_checkpoint,
+            load_checkpoint,
+            rng_state,
+            save_checkpoint,
+            set_rng_state,
+        )
         from trainers.learner import Learner
         from trainers.metrics import MetricsLogger, plot_curve
-        from trainers.policy import load_learner_policy, make_agent_factory, make_rollout_backend
+        from trainers.policy import (
+            load_learner_policy,
+            make_agent_factory,
+            make_rollout_backend,
+        )
         from trainers.rollout_runner import RolloutRunner
 
         cfg = self.config

@@ -5,6 +5,8 @@
 ``OpenAIBackend``          any OpenAI-compatible HTTP server (vLLM, SGLang, ...), async, retries
 ``VLLMBackend``            in-process vLLM engine (GPU, optional extra), in-place weight updates
 ``ScriptedBackend``        scripted completions, instantly (tests, overhead benchmarks)
+``ChoiceTransformersBackend`` constrained decoding: samples only along the token sequences of the
+                           request's ``metadata["choices"]`` (admissible actions)
 =========================  ==================================================================
 
 Heavy modules load on first attribute access: ``import agents.backends`` imports no torch/httpx.
@@ -30,6 +32,7 @@ _LAZY = {
     "OpenAIBackend": "agents.backends.openai_backend",
     "VLLMBackend": "agents.backends.vllm_backend",
     "ScriptedBackend": "agents.backends.scripted",
+    "ChoiceTransformersBackend": "agents.backends.choice_backend",
 }
 
 __all__ = [

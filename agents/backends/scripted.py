@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agents.backends.base import FINISH_LENGTH, FINISH_STOP, Backend, Generation, GenerationRequest
+from agents.backends.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    Backend,
+    Generation,
+    GenerationRequest,
+)
 
 Reply = str | Sequence[int] | Generation
 Script = Sequence[Reply] | Callable[[GenerationRequest], Reply]

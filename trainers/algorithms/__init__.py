@@ -19,8 +19,16 @@ from trainers.algorithms.advantages import (
     trajectory_returns,
     turn_level_advantages,
 )
-from trainers.algorithms.filters import EntropyFilterResult, entropy_step_filter, judge_step_filter
-from trainers.algorithms.hierarchical import HAEResult, hierarchical_advantages, hierarchical_token_advantages
+from trainers.algorithms.filters import (
+    EntropyFilterResult,
+    entropy_step_filter,
+    judge_step_filter,
+)
+from trainers.algorithms.hierarchical import (
+    HAEResult,
+    hierarchical_advantages,
+    hierarchical_token_advantages,
+)
 
 _LAZY = {
     "aggregate_loss": "losses",

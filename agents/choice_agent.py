@@ -4,7 +4,7 @@ Each turn's prompt is ``<|im_start|>user\\n{formatted observation}<|im_end|>\\n<
 (no history: the observation must carry the state, as Maze's map + position does).  When the
 observation lists ``admissible_actions`` the request carries ``metadata["choices"]``: the token ids of
 every admissible action followed by the end-of-turn id.  A choice-aware backend
-(:class:`trainers.constrained_backend.ChoiceTransformersBackend`) then samples only along those
+(:class:`agents.backends.choice_backend.ChoiceTransformersBackend`) then samples only along those
 sequences — constrained decoding — and the logprob of each sampled token is the one of the *masked*
 distribution.  The agent records, per completion token, the ids that were allowed
 (``Decision.extra["allowed_ids"]``), so the learner recomputes exactly that masked distribution.
@@ -23,7 +23,7 @@ from typing import Any
 
 from agents.backends.base import FINISH_STOP, Generation, GenerationRequest
 from agents.base import Agent, Decision
-from trainers.observations import get_formatter
+from agents.observation_formatters import get_formatter
 
 
 class ChoiceAgent(Agent):

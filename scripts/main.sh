@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec envgym train configs/maze_tiny.yaml "$@"
+# A fresh run directory each time (an existing one would be resumed: run.resume=auto).
+exec envgym train configs/maze_tiny.yaml "run.out_dir=runs/maze_tiny-$(date +%Y%m%d-%H%M%S)" "$@"

@@ -112,6 +112,9 @@ class Trainer:
             env_steps_before = float(ckpt.get("env_steps", 0.0))
             backend.update_weights(learner.policy_state_dict(), learner.version)
             self._dump_restored(learner, ckpt_path)
+            if step >= cfg.run.steps:
+                print(f"{self.run_dir} already holds a finished run ({step} steps); set run.steps higher to "
+                      f"continue it, or choose a new run.out_dir (or run.resume=never) to start again", flush=True)
         else:
             data.open_store()
         logger = MetricsLogger(self.run_dir, total_steps=cfg.run.steps, tensorboard=cfg.run.tensorboard,

@@ -27,7 +27,10 @@ mkdir -p "$stamp_dir"
 extras="train"
 [ "$DEV" = 1 ] && extras="train,dev"
 key=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$extras-$($PY -c 'import sys;print(sys.prefix)' | sha256sum | cut -c1-8)
-if [ -f "$stamp_dir/pip-$key" ] && $PY -c "import envgym, torch, transformers" 2>/dev/null; then
+# ...and the editable install must point at *this* checkout (CI clones afresh each run).
+here=$(pwd -P)
+installed=$(cd / && $PY -c "import os, envgym, torch, transformers; print(os.path.dirname(os.path.dirname(os.path.realpath(envgym.__file__))))" 2>/dev/null || true)
+if [ -f "$stamp_dir/pip-$key" ] && [ "$installed" = "$here" ]; then
   log "python packages up to date"
 else
   if ! $PY -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then

@@ -41,22 +41,8 @@ def run_episode(
             if not isinstance(decision, Decision):
                 decision = Decision(action=decision)
             next_observation, reward, terminated, truncated, info = env.step(decision.action)
-            turn = Turn(
-                index=len(episode.turns),
-                observation=_stored(observation, keep_images),
-                action=decision.action,
-                reward=float(reward),
-                terminated=bool(terminated),
-                truncated=bool(truncated),
-                info=dict(info),
-                prompt_ids=decision.prompt_ids,
-                completion_ids=decision.completion_ids,
-                logprobs=decision.logprobs,
-                policy_version=decision.policy_version,
-                segment_id=decision.segment_id,
-                level=decision.level,
-                extra=dict(decision.extra),
-            )
+            turn = record_turn(len(episode.turns), _stored(observation, keep_images), decision,
+                               reward, terminated, truncated, info)
             episode.turns.append(turn)
             if on_turn is not None:
                 on_turn(turn)
@@ -70,6 +56,28 @@ def run_episode(
         episode.success = False
     episode.duration_s = time.perf_counter() - start
     return episode
+
+
+def record_turn(index: int, observation: dict, decision: Decision, reward: float, terminated: bool,
+                truncated: bool, info: dict) -> Turn:
+    """The :class:`Turn` of one step: what the agent saw and decided (with its token ids, logprobs,
+    policy version and segment) and what the env answered."""
+    return Turn(
+        index=index,
+        observation=observation,
+        action=decision.action,
+        reward=float(reward),
+        terminated=bool(terminated),
+        truncated=bool(truncated),
+        info=dict(info),
+        prompt_ids=decision.prompt_ids,
+        completion_ids=decision.completion_ids,
+        logprobs=decision.logprobs,
+        policy_version=decision.policy_version,
+        segment_id=decision.segment_id,
+        level=decision.level,
+        extra=dict(decision.extra),
+    )
 
 
 def run_episodes(

@@ -16,8 +16,9 @@ from typing import Any
 
 from agents.backends.base import BackendError
 from agents.base import Decision
+from agents.loop import record_turn
 from envgym.errors import InfraError
-from envgym.trajectory import Episode, Turn
+from envgym.trajectory import Episode
 from trainers.env_cluster import EnvCluster
 from trainers.rollout_service import RolloutService
 
@@ -67,24 +68,8 @@ async def play_episode(
                 generation = await rollout.generate(request, key=order_key)
             decision: Decision = agent.finish(generation)
             observation_next, reward, terminated, truncated, info = await cluster.step(worker, decision.action)
-            episode.turns.append(
-                Turn(
-                    index=len(episode.turns),
-                    observation=_stored(observation, store_observations),
-                    action=decision.action,
-                    reward=float(reward),
-                    terminated=bool(terminated),
-                    truncated=bool(truncated),
-                    info=dict(info),
-                    prompt_ids=decision.prompt_ids,
-                    completion_ids=decision.completion_ids,
-                    logprobs=decision.logprobs,
-                    policy_version=decision.policy_version,
-                    segment_id=decision.segment_id,
-                    level=decision.level,
-                    extra=dict(decision.extra),
-                )
-            )
+            episode.turns.append(record_turn(len(episode.turns), _stored(observation, store_observations), decision,
+                                             reward, terminated, truncated, info))
             observation = observation_next
             done = bool(terminated or truncated)
         episode.success = bool(info.get("success", False))

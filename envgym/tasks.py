@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,3 +189,16 @@ def save_tasks(path: str | os.PathLike, tasks: Iterable[Task]) -> None:
     """Write tasks as JSONL atomically."""
     lines = [task.model_dump_json() + "\n" for task in tasks]
     atomic_write(path, "".join(lines))
+
+
+def write_task_file_main(build_tasks: Callable[[], list[Task]], default_path: str | os.PathLike,
+                         argv: list[str] | None = None) -> None:
+    """Body of a ``make_tasks.py`` script: build the tasks, write them to ``argv[0]`` (default
+    ``default_path``) atomically, say how many."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    path = Path(argv[0]) if argv else Path(default_path)
+    tasks = build_tasks()
+    save_tasks(path, tasks)
+    print(f"wrote {len(tasks)} tasks to {path}")

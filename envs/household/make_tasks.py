@@ -7,11 +7,11 @@ Goals are drawn from each task's seed; every task carries the reference planner'
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from envgym import Golden, Task, save_tasks
-
+from agents.oracle import oracle_actions
+from envgym import Golden, Task
+from envgym.tasks import write_task_file_main
 from envs.household.env import ENV_ID, HouseholdEnv
 from envs.household.generate import DIFFICULTIES, choose_goal, spec_for
 from envs.household.goals import GOAL_TYPES
@@ -40,23 +40,11 @@ def build_tasks() -> list[Task]:
 
 def solve(task: Task) -> list[str]:
     """The reference planner's commands for ``task``."""
-    env = HouseholdEnv()
-    env.reset(options={"task": task})
-    actions: list[str] = []
-    while (action := env.oracle_action()) is not None:
-        actions.append(action)
-        _, _, _, _, info = env.step(action)
-        if "action_error" in info:
-            raise RuntimeError(f"{task.task_id}: planner command {action!r} failed: {info['action_error']}")
-    return actions
+    return oracle_actions(HouseholdEnv(), task)
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    path = Path(argv[0]) if argv else DEFAULT_PATH
-    tasks = build_tasks()
-    save_tasks(path, tasks)
-    print(f"wrote {len(tasks)} tasks to {path}")
+    write_task_file_main(build_tasks, DEFAULT_PATH, argv)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ shortest path as ``golden.actions``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from envgym import Golden, Task, save_tasks
-
+from agents.oracle import oracle_actions
+from envgym import Golden, Task
+from envgym.tasks import write_task_file_main
 from envs.maze.env import ENV_ID, MazeEnv, difficulty_for, maze_instruction
 
 SIZES = range(3, 13)
@@ -38,21 +38,11 @@ def build_tasks() -> list[Task]:
 
 def solve(task: Task) -> list[str]:
     """The oracle's shortest path for ``task``."""
-    env = MazeEnv()
-    env.reset(options={"task": task})
-    actions: list[str] = []
-    while (action := env.oracle_action()) is not None:
-        actions.append(action)
-        env.step(action)
-    return actions
+    return oracle_actions(MazeEnv(), task)
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    path = Path(argv[0]) if argv else DEFAULT_PATH
-    tasks = build_tasks()
-    save_tasks(path, tasks)
-    print(f"wrote {len(tasks)} tasks to {path}")
+    write_task_file_main(build_tasks, DEFAULT_PATH, argv)
 
 
 if __name__ == "__main__":

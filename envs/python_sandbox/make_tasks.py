@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from envgym import Golden, Task, save_tasks
-
+from envgym import Golden, Task
+from envgym.tasks import write_task_file_main
 from envs.python_sandbox.env import ENV_ID, normalise_output
 
 DEFAULT_PATH = Path(__file__).with_name("tasks.jsonl")
@@ -137,11 +137,7 @@ def build_tasks() -> list[Task]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    path = Path(argv[0]) if argv else DEFAULT_PATH
-    tasks = build_tasks()
-    save_tasks(path, tasks)
-    print(f"wrote {len(tasks)} tasks to {path}")
+    write_task_file_main(build_tasks, DEFAULT_PATH, argv)
 
 
 if __name__ == "__main__":

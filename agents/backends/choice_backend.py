@@ -54,25 +54,14 @@ class ChoiceTransformersBackend(TransformersBackend):
         unique: dict[tuple[int, ...], int] = {}
         for request in requests:
             unique.setdefault(tuple(request.prompt_ids), len(unique))
-        prompts = list(unique)
-        lengths = [len(p) for p in prompts]
-        width = max(lengths)
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=self.device)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long, device=self.device)
-        for row, prompt in enumerate(prompts):
-            input_ids[row, width - lengths[row] :] = torch.tensor(prompt, dtype=torch.long)
-            attention[row, width - lengths[row] :] = 1
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        input_ids, attention, positions = self._left_padded([list(p) for p in unique])
         with torch.inference_mode():
             logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
                                 use_cache=False, logits_to_keep=1).logits[:, -1, :].float()
         results = []
-        for request in requests:
+        for request, generator in zip(requests, self._generators(requests)):
             choices = [list(map(int, c)) for c in request.metadata["choices"]]
             firsts = [c[0] for c in choices]
-            generator = torch.Generator(device="cpu")
-            seed = int(request.seed) if request.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
-            generator.manual_seed(seed)
             if len(firsts) == 1:
                 token, lp = firsts[0], 0.0
             else:
@@ -92,22 +81,10 @@ class ChoiceTransformersBackend(TransformersBackend):
         torch = self._torch
         device = self.device
         batch = len(requests)
-        lengths = [len(r.prompt_ids) for r in requests]
-        width = max(lengths)
-        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long, device=device)
-        attention = torch.zeros((batch, width), dtype=torch.long, device=device)
-        for row, request in enumerate(requests):
-            input_ids[row, width - lengths[row] :] = torch.tensor(request.prompt_ids, dtype=torch.long)
-            attention[row, width - lengths[row] :] = 1
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        input_ids, attention, positions = self._left_padded([r.prompt_ids for r in requests])
         choices = [[list(map(int, c)) for c in r.metadata["choices"]] for r in requests]
         complete = [{tuple(c) for c in cs} for cs in choices]
-        generators = []
-        for request in requests:
-            gen = torch.Generator(device="cpu")
-            seed = int(request.seed) if request.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
-            gen.manual_seed(seed)
-            generators.append(gen)
+        generators = self._generators(requests)
 
         completions: list[list[int]] = [[] for _ in requests]
         logprobs: list[list[float]] = [[] for _ in requests]
@@ -169,7 +146,7 @@ class ChoiceTransformersBackend(TransformersBackend):
                     finish_reason=FINISH_STOP,
                     policy_version=self._policy_version,
                     prompt_ids=list(request.prompt_ids),
-                    usage={"prompt_tokens": lengths[row], "completion_tokens": len(ids)},
+                    usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(ids)},
                 )
             )
         return results

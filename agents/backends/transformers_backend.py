@@ -84,24 +84,35 @@ class TransformersBackend(Backend):
                 out.extend(self._generate_batch(chunk))
         return out
 
-    def _generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
+    def _left_padded(self, prompts: list[list[int]]) -> tuple[Any, Any, Any]:
+        """``(input_ids, attention_mask, position_ids)`` of the prompts, left-padded to one width."""
         torch = self._torch
-        batch = len(requests)
-        device = self.device
-        lengths = [len(r.prompt_ids) for r in requests]
+        lengths = [len(p) for p in prompts]
         width = max(lengths)
-        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long, device=device)
-        attention = torch.zeros((batch, width), dtype=torch.long, device=device)
-        for row, request in enumerate(requests):
-            input_ids[row, width - lengths[row] :] = torch.tensor(request.prompt_ids, dtype=torch.long)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=self.device)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long, device=self.device)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, width - lengths[row] :] = torch.tensor(prompt, dtype=torch.long)
             attention[row, width - lengths[row] :] = 1
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        return input_ids, attention, (attention.cumsum(-1) - 1).clamp(min=0)
 
+    def _generators(self, requests: list[GenerationRequest]) -> list[Any]:
+        """One CPU generator per request, seeded by ``request.seed`` (random when unset), so a seeded
+        request samples the same completion whatever else shares its batch."""
+        torch = self._torch
         generators = []
         for request in requests:
             gen = torch.Generator(device="cpu")
             gen.manual_seed(int(request.seed) if request.seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
             generators.append(gen)
+        return generators
+
+    def _generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
+        torch = self._torch
+        batch = len(requests)
+        device = self.device
+        input_ids, attention, positions = self._left_padded([r.prompt_ids for r in requests])
+        generators = self._generators(requests)
         temperatures = torch.tensor([r.temperature for r in requests], dtype=torch.float32, device=device)
         greedy = temperatures <= 0
         scale = torch.where(greedy, torch.ones_like(temperatures), temperatures).unsqueeze(-1)
@@ -160,7 +171,7 @@ class TransformersBackend(Backend):
                     finish_reason=finish[row] or FINISH_LENGTH,
                     policy_version=self._policy_version,
                     prompt_ids=list(request.prompt_ids),
-                    usage={"prompt_tokens": lengths[row], "completion_tokens": len(ids)},
+                    usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(ids)},
                 )
             )
         return results

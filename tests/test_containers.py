@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,24 +31,12 @@ from envgym.containers.runtime import (
     prune_containers,
     start_env_container,
 )
-from envgym.containers.testing import containers_of, ensure_test_engine, wait_until
+from envgym.containers.testing import containers_of, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 MAZE = "envgym/Maze-v0"
 
 pytestmark = pytest.mark.timeout(900)  # the first run on a bare machine installs podman and bootstraps
-
-
-@pytest.fixture(scope="module")
-def engine():
-    ensure_test_engine()
-    yield docker_client()
-    leftovers = containers_of()
-    assert leftovers == [], f"containers left behind: {[c['Names'] for c in leftovers]}"
-    if shutil.which("podman"):
-        cli = subprocess.run(["podman", "ps", "-a", "-q", "--filter", f"label=envgym.session={SESSION_ID}"],
-                             capture_output=True, text=True, check=True)
-        assert cli.stdout.strip() == "", f"podman ps shows leftovers: {cli.stdout}"
 
 
 @pytest.fixture(scope="module")

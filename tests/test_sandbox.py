@@ -7,9 +7,7 @@ most tests, which also proves that it keeps serving after every attack.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,8 +17,6 @@ import envgym
 from agents.loop import run_episode
 from agents.oracle import OracleAgent
 from envgym.containers.engine import docker_client
-from envgym.containers.runtime import SESSION_ID
-from envgym.containers.testing import containers_of, ensure_test_engine
 from envs.python_sandbox import PythonSandboxEnv, answers_match
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,18 +24,6 @@ ENV_ID = "envgym/PythonSandbox-v0"
 TIME_LIMIT_S = 3.0
 
 pytestmark = pytest.mark.timeout(900)  # the first run on a bare machine installs podman and bootstraps
-
-
-@pytest.fixture(scope="module")
-def engine():
-    ensure_test_engine()
-    yield docker_client()
-    leftovers = containers_of()
-    assert leftovers == [], f"containers left behind: {[c['Names'] for c in leftovers]}"
-    if shutil.which("podman"):
-        cli = subprocess.run(["podman", "ps", "-a", "-q", "--filter", f"label=envgym.session={SESSION_ID}"],
-                             capture_output=True, text=True, check=True)
-        assert cli.stdout.strip() == "", f"podman ps shows leftovers: {cli.stdout}"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import envgym
 from envgym.containers.engine import BUILD_TIMEOUT_S, docker_client
 from envgym.containers.images import build_image, image_tag
 from envgym.containers.runtime import SESSION_ID, container_limits
-from envgym.containers.testing import containers_of, ensure_test_engine
+from envgym.containers.testing import containers_of
 
 pytestmark = pytest.mark.timeout(900)  # a bare machine installs podman, bootstraps and builds (~2 min)
 
@@ -36,14 +36,6 @@ EPISODES = {
 #: app.  Each must give the same ``action_error`` in both runtimes and change nothing.
 BAD_ACTIONS = ['click("no-such-bid")', "fly away", 'goto("https://example.com/")']
 ORIGIN = re.compile(r"http://127\.0\.0\.1:\d+")
-
-
-@pytest.fixture(scope="module")
-def engine():
-    ensure_test_engine()
-    yield docker_client()
-    leftovers = containers_of()
-    assert leftovers == [], f"containers left behind: {[c['Names'] for c in leftovers]}"
 
 
 @pytest.fixture(scope="module")

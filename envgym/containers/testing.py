@@ -1,5 +1,4 @@
-"""Helpers for tests that need real containers (used by ``tests/test_containers.py`` and
-``tests/test_sandbox.py``).
+"""Helpers for tests that need real containers (the ``engine`` fixture of ``tests/conftest.py``).
 
 ``ensure_test_engine()`` follows the project rule that a test needing an optional component starts
 it: it makes an engine answer (``containers/podman-service.sh``: installs podman/runc with apt when
@@ -30,6 +29,22 @@ def containers_of(pid: int | None = None) -> list[dict[str, Any]]:
     """Engine rows of the envgym containers owned by process ``pid`` (default: this one)."""
     pid = os.getpid() if pid is None else pid
     return docker_client().api.containers(all=True, filters={"label": f"envgym.owner_pid={pid}"})
+
+
+def assert_no_leftovers() -> None:
+    """Fail if this process left containers behind: none owned by it through the engine API, and
+    (where the podman CLI exists) none of this session's label in ``podman ps -a``."""
+    import shutil
+    import subprocess
+
+    from envgym.containers.runtime import SESSION_ID
+
+    leftovers = containers_of()
+    assert leftovers == [], f"containers left behind: {[c['Names'] for c in leftovers]}"
+    if shutil.which("podman"):
+        cli = subprocess.run(["podman", "ps", "-a", "-q", "--filter", f"label=envgym.session={SESSION_ID}"],
+                             capture_output=True, text=True, check=True)
+        assert cli.stdout.strip() == "", f"podman ps shows leftovers: {cli.stdout}"
 
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:

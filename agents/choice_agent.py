@@ -4,14 +4,14 @@ Each turn's prompt is ``<|im_start|>user\\n{formatted observation}<|im_end|>\\n<
 (no history: the observation must carry the state, as Maze's map + position does).  When the
 observation lists ``admissible_actions`` the request carries ``metadata["choices"]``: the token ids of
 every admissible action followed by the end-of-turn id.  A choice-aware backend
-(:class:`agents.backends.choice_backend.ChoiceTransformersBackend`) then samples only along those
+(:class:`envgym.agents.backends.choice_backend.ChoiceTransformersBackend`) then samples only along those
 sequences — constrained decoding — and the logprob of each sampled token is the one of the *masked*
 distribution.  The agent records, per completion token, the ids that were allowed
 (``Decision.extra["allowed_ids"]``), so the learner recomputes exactly that masked distribution.
 
 Without admissible actions the agent samples free text (``max_new_tokens``) and sends it as is.
 
-Protocol for batched rollouts (same as :class:`agents.llm.LLMAgent`): ``prepare(obs, info)`` returns
+Protocol for batched rollouts (same as :class:`envgym.agents.llm.LLMAgent`): ``prepare(obs, info)`` returns
 a :class:`GenerationRequest`; ``finish(generation)`` returns the :class:`Decision`.
 ``force(action)`` builds the :class:`Generation` that would have produced ``action`` (logprobs
 ``None``) — used to record oracle demonstrations with the agent's own prompt ids.
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.backends.base import FINISH_STOP, Generation, GenerationRequest
-from agents.base import Agent, Decision
-from agents.observation_formatters import get_formatter
+from envgym.agents.backends.base import FINISH_STOP, Generation, GenerationRequest
+from envgym.agents.base import Agent, Decision
+from envgym.agents.observation_formatters import get_formatter
 
 
 class ChoiceAgent(Agent):

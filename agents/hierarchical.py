@@ -19,7 +19,7 @@ Each completion must read::
 * A malformed completion is an invalid action (raw text sent, ``parse_error=True``); the subgoal and
   segment stay as they were and all masks are 0.
 
-Token-in/token-out prompting, memory and batching are those of :class:`agents.llm.LLMAgent`.
+Token-in/token-out prompting, memory and batching are those of :class:`envgym.agents.llm.LLMAgent`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.backends.base import Generation
-from agents.base import Decision
-from agents.llm.agent import LLMAgent
-from agents.llm.parsing import ParsedAction, action_from_text
-from agents.llm.prompts import user_text
+from envgym.agents.backends.base import Generation
+from envgym.agents.base import Decision
+from envgym.agents.llm.agent import LLMAgent
+from envgym.agents.llm.parsing import ParsedAction, action_from_text
+from envgym.agents.llm.prompts import user_text
 
 HIPER_INSTRUCTIONS = (
     "Work in subgoals. Reply every turn exactly as "
@@ -56,7 +56,7 @@ class HierarchicalAgent(LLMAgent):
 
     def __init__(self, backend: Any, system_prompt: str | None = None, **kwargs: Any):
         if system_prompt is None:
-            from agents.llm.prompts import DEFAULT_SYSTEM_PROMPT
+            from envgym.agents.llm.prompts import DEFAULT_SYSTEM_PROMPT
 
             system_prompt = DEFAULT_SYSTEM_PROMPT
         super().__init__(backend, system_prompt, **kwargs)

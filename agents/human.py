@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from agents.base import Agent
+from envgym.agents.base import Agent
 
 
 class QuitEpisode(Exception):

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from agents.base import Agent, Decision
+from envgym.agents.base import Agent, Decision
 from envgym.errors import InfraError
 from envgym.trajectory import Episode, Turn
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.base import Agent
+from envgym.agents.base import Agent
 
 
 class OracleAgent(Agent):

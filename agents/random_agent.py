@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import Agent
+from envgym.agents.base import Agent
 
 _WORDS = ["north", "south", "east", "west", "look", "help", "yes", "no", "42", "SELECT 1", "done"]
 

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trainers.algorithms import (  # noqa: E402
+from envgym.trainers.algorithms import (  # noqa: E402
     dr_grpo_advantages,
     dual_level_advantages,
     entropy_step_filter,

@@ -1,6 +1,6 @@
 """Agent turn overhead, model time excluded: prints JSON.
 
-An :class:`agents.llm.LLMAgent` (and the HiPER agent) run against a :class:`ScriptedBackend` that
+An :class:`envgym.agents.llm.LLMAgent` (and the HiPER agent) run against a :class:`ScriptedBackend` that
 returns a fixed completion instantly; only the agent's own work per turn is timed — building the
 prompt ids (``prepare``: user message, chat-template delta, tokenising it, window rebuilds) and reading
 the completion (``finish``: decode, parse, masks).  For each history length ``H`` the agent plays
@@ -22,10 +22,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agents.backends import ScriptedBackend  # noqa: E402
-from agents.hierarchical import HierarchicalAgent  # noqa: E402
-from agents.llm import LLMAgent  # noqa: E402
-from agents.tiny_policy import build_tiny_policy  # noqa: E402
+from envgym.agents.backends import ScriptedBackend  # noqa: E402
+from envgym.agents.hierarchical import HierarchicalAgent  # noqa: E402
+from envgym.agents.llm import LLMAgent  # noqa: E402
+from envgym.agents.tiny_policy import build_tiny_policy  # noqa: E402
 
 OBSERVATION_TEXT = (
     "You are in the kitchen. Looking around, you see a fridge 1, a countertop 1, a countertop 2, "

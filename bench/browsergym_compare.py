@@ -7,7 +7,7 @@ BrowserGym lives in its own venv so that its pinned Playwright does not replace 
 
 (``browsergym-core`` 0.14.3 pins ``playwright==1.44.0``; the project runs a newer one.)
 
-What runs: one Lumen Market app (``envs.web.shop``, seed 0) served on 127.0.0.1 through the apps'
+What runs: one Lumen Market app (``envgym.envs.web.shop``, seed 0) served on 127.0.0.1 through the apps'
 Python API.  BrowserGym's open-ended task (``browsergym/openended``, ``start_url`` = that app's home
 page, viewport 1280x800) runs in a subprocess under the BrowserGym venv; envgym's ``ShopEnv`` runs in
 this process, bound to the same app server.  Both click the same navigation links
@@ -149,7 +149,7 @@ def run_browsergym(python: str, url: str, steps: int, resets: int) -> dict[str, 
 def run_envgym(app: Any, steps: int, resets: int) -> dict[str, Any]:
     sys.path.insert(0, REPO)
     from envgym.browser.launcher import BrowserHost
-    from envs.web.shop import ShopEnv
+    from envgym.envs.web.shop import ShopEnv
     from web import TASK, timed  # bench/web.py
 
     class SharedAppShopEnv(ShopEnv):
@@ -213,14 +213,14 @@ def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from importlib.metadata import version
 
-    from envs.web.shop import ShopEnv
+    from envgym.envs.web.shop import ShopEnv
     from web import summary  # bench/web.py
 
     app = ShopEnv.app_class().serve()
     app.reset(seed=0)
     url = app.origin + "/"
     out: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
-                           "page": {"app": "envs.web.shop (Lumen Market), seed 0", "start_url": url,
+                           "page": {"app": "envgym.envs.web.shop (Lumen Market), seed 0", "start_url": url,
                                     "clicks": [f"#{element} -> {path}" for element, path in NAV],
                                     "viewport": list(VIEWPORT)}}
     try:

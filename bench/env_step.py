@@ -18,7 +18,7 @@ import platform
 import time
 
 import envgym
-from agents.random_agent import RandomAgent
+from envgym.agents.random_agent import RandomAgent
 from envgym.actions import InvalidAction, parse_action
 
 

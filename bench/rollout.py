@@ -4,7 +4,7 @@
 
 Both modes run the real trainer (same tiny policy, same Maze tasks, same batch) for ``--steps``
 training steps, with every env step delayed by a lognormal time (``median · exp(σ·N(0,1))``, the
-``LatencyEnv`` wrapper of :mod:`trainers.env_cluster`).  Sync = lockstep: a batch is generated turn by
+``LatencyEnv`` wrapper of :mod:`envgym.trainers.env_cluster`).  Sync = lockstep: a batch is generated turn by
 turn for all its episodes (each turn waits for the slowest env), then the learner trains while no
 rollout runs.  Async = episodes advance independently (the rollout service flushes partial batches
 after ``max_wait_ms``), rollouts keep running while the learner trains, staleness bounded by
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def measure(mode: str, args: argparse.Namespace, out: Path) -> dict:
-    from trainers.train import run
+    from envgym.trainers.train import run
 
     overrides = [
         f"run.out_dir={out}", f"run.steps={args.steps}", "run.progress=false", "run.tensorboard=false",

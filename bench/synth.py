@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--max-rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from agents.openai_stub_server import ScriptedOpenAIServer
+    from envgym.agents.openai_stub_server import ScriptedOpenAIServer
     from envgym.synth.cli_ops import synth
 
     roles = build_roles(args.candidates)

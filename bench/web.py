@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from envgym.browser.launcher import pss_bytes, rss_bytes  # noqa: E402
-from envs.web.shop import ShopEnv  # noqa: E402
+from envgym.envs.web.shop import ShopEnv  # noqa: E402
 
 TASK = {"task_id": "bench", "env_id": "envgym/WebShop-v0", "instruction": "Browse.", "seed": 0,
         "reward": {"kind": "env", "params": {"type": "answer", "expected": {"text": "x"}}}}

@@ -5,29 +5,29 @@ from envgym.registration import register
 
 register(
     "envgym/Maze-v0",
-    "envs.maze:MazeEnv",
+    "envgym.envs.maze:MazeEnv",
     description="Text gridworld maze, procedurally generated from the seed; reach the goal.",
     tags=("text", "procedural", "long-horizon"),
 )
 register(
     "envgym/Household-v0",
-    "envs.household:HouseholdEnv",
+    "envgym.envs.household:HouseholdEnv",
     description="ALFWorld-style text household: find, take, clean/heat/cool and place objects.",
     tags=("text", "procedural", "long-horizon", "subgoals"),
 )
 register(
     "envgym/SQL-v0",
-    "envs.sql:SQLEnv",
+    "envgym.envs.sql:SQLEnv",
     description="Tool use over a real SQLite database: call sql(query), then answer(text).",
     tags=("tools", "sqlite"),
 )
 register(
     "envgym/PythonSandbox-v0",
-    "envs.python_sandbox:PythonSandboxEnv",
+    "envgym.envs.python_sandbox:PythonSandboxEnv",
     description="Answer tasks by running Python in a locked-down container (no network, limits).",
     tags=("tools", "code", "container"),
     extras=("containers",),
     image="sandbox",
 )
 
-import envs.web.registration  # noqa: E402,F401  (web envs: registry strings only, no browser code)
+import envgym.envs.web.registration  # noqa: E402,F401  (web envs: registry strings only, no browser code)

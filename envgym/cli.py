@@ -100,8 +100,8 @@ def play(
     kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
 ) -> None:
     """Play an environment yourself: read the observation, type actions (:help for commands)."""
-    from agents.human import HumanAgent, QuitEpisode
-    from agents.loop import run_episode
+    from envgym.agents.human import HumanAgent, QuitEpisode
+    from envgym.agents.loop import run_episode
     from envgym.trajectory import EpisodeWriter
 
     console = _console()
@@ -172,8 +172,8 @@ def run_agent(
     """Body of ``envgym run``; returns the summary dict it prints."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents import make_agent
-    from agents.loop import run_episode
+    from envgym.agents import make_agent
+    from envgym.agents.loop import run_episode
     from envgym.tasks import load_tasks
     from envgym.trajectory import EpisodeWriter
 
@@ -293,7 +293,7 @@ def train(
     config: Path = typer.Argument(..., help="YAML trainer config, e.g. configs/maze_tiny.yaml"),
 ) -> None:
     """Train a policy: `envgym train CONFIG key.sub=value ...` (overrides apply in order)."""
-    from trainers.train import main as train_main
+    from envgym.trainers.train import main as train_main
 
     code = train_main([str(config), *ctx.args])
     if code:

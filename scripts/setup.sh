@@ -26,7 +26,7 @@ stamp_dir=${XDG_CACHE_HOME:-$HOME/.cache}/envgym
 mkdir -p "$stamp_dir"
 extras="train"
 [ "$DEV" = 1 ] && extras="train,dev"
-key=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$extras-$($PY -c 'import sys;print(sys.prefix)' | sha256sum | cut -c1-8)
+key=$(cat pyproject.toml setup.py scripts/setup.sh | sha256sum | cut -c1-16)-$extras-$($PY -c 'import sys;print(sys.prefix)' | sha256sum | cut -c1-8)
 # ...and the editable install must point at *this* checkout (CI clones afresh each run).
 here=$(pwd -P)
 installed=$(cd / && $PY -c "import os, envgym, torch, transformers; print(os.path.dirname(os.path.dirname(os.path.realpath(envgym.__file__))))" 2>/dev/null || true)

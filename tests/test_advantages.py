@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainers.algorithms import (
+from envgym.trainers.algorithms import (
     dr_grpo_advantages,
     dual_level_advantages,
     entropy_step_filter,
@@ -17,7 +17,7 @@ from trainers.algorithms import (
     judge_step_filter,
     turn_level_advantages,
 )
-from trainers.algorithms.grouping import (
+from envgym.trainers.algorithms.grouping import (
     TrajectoryLayout,
     combine_ids,
     dense_ids,

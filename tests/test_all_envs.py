@@ -5,7 +5,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envgym
-from agents import OracleAgent, RandomAgent, run_episode
+from envgym.agents import OracleAgent, RandomAgent, run_episode
 from tests.test_contract import ABSURD_ACTIONS
 
 IN_PROCESS = [s.id for s in envgym.list_envs()

@@ -10,7 +10,7 @@ import pytest
 import torch
 import transformers  # noqa: F401  (a hard requirement: installed by the dev/train extras)
 
-from agents.backends import (  # noqa: E402
+from envgym.agents.backends import (  # noqa: E402
     BackendError,
     BackendTimeout,
     Generation,
@@ -20,8 +20,8 @@ from agents.backends import (  # noqa: E402
     TransformersBackend,
     make_backend,
 )
-from agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
-from agents.tiny_policy import STAMP_FILE, build_tiny_policy, load_policy  # noqa: E402
+from envgym.agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
+from envgym.agents.tiny_policy import STAMP_FILE, build_tiny_policy, load_policy  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,7 @@ def test_vllm_backend_import_failure_is_explained():
         pass
     else:
         pytest.skip("vLLM is installed here")
-    from agents.backends import VLLMBackend
+    from envgym.agents.backends import VLLMBackend
 
     with pytest.raises(ImportError, match="pip install 'envgym\\[vllm\\]'"):
         VLLMBackend("some/model")

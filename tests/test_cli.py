@@ -94,8 +94,8 @@ def test_show_html_report(tmp_path):
 def test_synth_command_writes_tasks_the_env_runs(tmp_path):
     """`envgym synth` against a real loopback OpenAI-compatible server with scripted role replies."""
     import envgym
-    from agents import OracleAgent, run_episode
-    from agents.openai_stub_server import ScriptedOpenAIServer
+    from envgym.agents import OracleAgent, run_episode
+    from envgym.agents.openai_stub_server import ScriptedOpenAIServer
     from envgym.synth.testing import ScriptedRoles, household_case, household_reward
 
     case = household_case(7, "pick_clean_then_place", "apple", "fridge")

@@ -213,7 +213,7 @@ def test_pool_hands_out_fresh_sessions_and_works_from_async_code(base_tag):
 # ---------------------------------------------------------------------- cleanup paths
 CHILD = textwrap.dedent("""
     import sys, time
-    from envs.python_sandbox.runner import SandboxRunner
+    from envgym.envs.python_sandbox.runner import SandboxRunner
     runner = SandboxRunner(image=sys.argv[1])
     runner.start()
     print("ready", flush=True)
@@ -250,7 +250,7 @@ def test_prune_removes_the_containers_of_a_killed_owner(sandbox_tag):
 
 
 def test_prune_keeps_containers_of_live_owners(sandbox_tag):
-    from envs.python_sandbox.runner import SandboxRunner
+    from envgym.envs.python_sandbox.runner import SandboxRunner
 
     runner = SandboxRunner(image=sandbox_tag)
     handle = runner.start()

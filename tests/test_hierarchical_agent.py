@@ -8,10 +8,10 @@ import torch  # noqa: F401  (a hard requirement: installed by the dev/train extr
 import transformers  # noqa: F401  (a hard requirement: installed by the dev/train extras)
 
 import envgym  # noqa: E402
-from agents.backends import ScriptedBackend, TransformersBackend  # noqa: E402
-from agents.hierarchical import HierarchicalAgent, part_masks  # noqa: E402
-from agents.loop import run_episode  # noqa: E402
-from agents.tiny_policy import build_tiny_policy, load_policy  # noqa: E402
+from envgym.agents.backends import ScriptedBackend, TransformersBackend  # noqa: E402
+from envgym.agents.hierarchical import HierarchicalAgent, part_masks  # noqa: E402
+from envgym.agents.loop import run_episode  # noqa: E402
+from envgym.agents.tiny_policy import build_tiny_policy, load_policy  # noqa: E402
 from envgym.trajectory import Episode  # noqa: E402
 
 

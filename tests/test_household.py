@@ -7,14 +7,14 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envgym
-from agents import OracleAgent, run_episode
-from agents.base import Agent
+from envgym.agents import OracleAgent, run_episode
+from envgym.agents.base import Agent
 from envgym import InvalidAction
-from envs.household import GOAL_TYPES, HouseholdEnv, World
-from envs.household.commands import admissible, execute
-from envs.household.goals import Goal
-from envs.household.make_tasks import build_tasks
-from envs.household.world import HELD
+from envgym.envs.household import GOAL_TYPES, HouseholdEnv, World
+from envgym.envs.household.commands import admissible, execute
+from envgym.envs.household.goals import Goal
+from envgym.envs.household.make_tasks import build_tasks
+from envgym.envs.household.world import HELD
 
 ENV_ID = "envgym/Household-v0"
 

@@ -8,7 +8,7 @@ import pytest
 
 import torch
 
-from trainers.algorithms.losses import (  # noqa: E402
+from envgym.trainers.algorithms.losses import (  # noqa: E402
     aggregate_loss,
     decoupled_ppo_loss,
     gspo_log_ratio,
@@ -16,7 +16,7 @@ from trainers.algorithms.losses import (  # noqa: E402
     kl_k3,
     policy_loss,
 )
-from trainers.algorithms.value_heads import ThreeHeadValue  # noqa: E402
+from envgym.trainers.algorithms.value_heads import ThreeHeadValue  # noqa: E402
 
 D = torch.float64
 

@@ -6,11 +6,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envgym
-from agents import OracleAgent, run_episode
-from agents.base import Agent
-from envs.maze import MazeEnv
-from envs.maze.layout import DIRECTIONS, can_move
-from envs.maze.make_tasks import build_tasks
+from envgym.agents import OracleAgent, run_episode
+from envgym.agents.base import Agent
+from envgym.envs.maze import MazeEnv
+from envgym.envs.maze.layout import DIRECTIONS, can_move
+from envgym.envs.maze.make_tasks import build_tasks
 
 ENV_ID = "envgym/Maze-v0"
 OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}

@@ -47,7 +47,7 @@ def test_unknown_runtime():
 
 
 def test_import_is_light():
-    code = "import sys, envgym; print(sorted(m for m in ('torch','playwright','docker','vllm','transformers','envs.maze') if m in sys.modules))"
+    code = "import sys, envgym; print(sorted(m for m in ('torch','playwright','docker','vllm','transformers','envgym.envs.maze') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

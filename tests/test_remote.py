@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 import envgym
-from agents.base import Agent
-from agents.loop import run_episode
+from envgym.agents.base import Agent
+from envgym.agents.loop import run_episode
 from envgym.remote.client import AsyncRemoteEnv, RemoteEnv, make_remote
 from envgym.remote.errors import ProtocolError
 from envgym.remote.testing import ECHO_ID, EchoEnv, gate, running_server

@@ -15,8 +15,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import envgym
-from agents.base import Agent
-from agents.loop import run_episode
+from envgym.agents.base import Agent
+from envgym.agents.loop import run_episode
 from envgym.remote.client import AsyncRemoteEnv, RemoteEnv, websocket_url
 from envgym.remote.errors import (
     CapacityReached,

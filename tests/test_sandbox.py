@@ -14,10 +14,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envgym
-from agents.loop import run_episode
-from agents.oracle import OracleAgent
+from envgym.agents.loop import run_episode
+from envgym.agents.oracle import OracleAgent
 from envgym.containers.engine import docker_client
-from envs.python_sandbox import PythonSandboxEnv, answers_match
+from envgym.envs.python_sandbox import PythonSandboxEnv, answers_match
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_ID = "envgym/PythonSandbox-v0"

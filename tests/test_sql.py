@@ -14,13 +14,13 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envgym
-from agents import OracleAgent, run_episode
-from envs.sql.database import (
+from envgym.agents import OracleAgent, run_episode
+from envgym.envs.sql.database import (
     TABLES, build_database, database_id, ensure_database, generate_rows, is_valid_database,
 )
-from envs.sql.make_tasks import TASK_FILE, build_tasks, render
-from envs.sql.sandbox import QueryError, ReadOnlyDatabase
-from envs.sql.scoring import normalize_text, parse_number, score_answer
+from envgym.envs.sql.make_tasks import TASK_FILE, build_tasks, render
+from envgym.envs.sql.sandbox import QueryError, ReadOnlyDatabase
+from envgym.envs.sql.scoring import normalize_text, parse_number, score_answer
 
 ENV_ID = "envgym/SQL-v0"
 

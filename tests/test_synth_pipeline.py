@@ -12,10 +12,10 @@ import httpx  # noqa: F401  (a hard requirement: installed by the dev/train extr
 import fastapi  # noqa: F401  (a hard requirement: installed by the dev/train extras)
 
 import envgym  # noqa: E402
-from agents.base import Agent  # noqa: E402
-from agents.loop import run_episode  # noqa: E402
-from agents.oracle import OracleAgent  # noqa: E402
-from agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
+from envgym.agents.base import Agent  # noqa: E402
+from envgym.agents.loop import run_episode  # noqa: E402
+from envgym.agents.oracle import OracleAgent  # noqa: E402
+from envgym.agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
 from envgym.synth.cli_ops import journal_path, report_path, synth  # noqa: E402
 from envgym.synth.filters import majority, rollout_filter  # noqa: E402
 from envgym.synth.reward_runtime import score_task  # noqa: E402

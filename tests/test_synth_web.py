@@ -18,15 +18,15 @@ from envgym.browser import chromium_path  # noqa: E402
 chromium_path()  # a missing browser fails the suite
 
 import envgym  # noqa: E402
-from agents.loop import run_episode  # noqa: E402
-from agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
-from agents.oracle import OracleAgent  # noqa: E402
+from envgym.agents.loop import run_episode  # noqa: E402
+from envgym.agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
+from envgym.agents.oracle import OracleAgent  # noqa: E402
 from envgym.synth.adapters import make_adapter  # noqa: E402
 from envgym.synth.cli_ops import journal_path, synth  # noqa: E402
 from envgym.synth.testing import ScriptedRoles, taskboard_reward  # noqa: E402
 from envgym.synth.web import WebAdapter  # noqa: E402
-from envs.web.taskboard.app import BoardApp  # noqa: E402
-from envs.web.taskboard.solver import Unsolvable, plan  # noqa: E402
+from envgym.envs.web.taskboard.app import BoardApp  # noqa: E402
+from envgym.envs.web.taskboard.solver import Unsolvable, plan  # noqa: E402
 
 ENV = "envgym/WebTaskBoard-v0"
 MARKER = "GEN-SECRET-MARKER"  # in every generator reply; must never reach the discriminator

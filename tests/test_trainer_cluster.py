@@ -8,23 +8,23 @@ import threading
 from pathlib import Path
 
 import envgym
-import envs.maze.env
-from agents.backends.scripted import ScriptedBackend
-from agents.choice_agent import ChoiceAgent
-from agents.tiny_policy import tiny_policy
+import envgym.envs.maze.env
+from envgym.agents.backends.scripted import ScriptedBackend
+from envgym.agents.choice_agent import ChoiceAgent
+from envgym.agents.tiny_policy import tiny_policy
 from envgym.errors import InfraError
 from envgym.trajectory import read_episodes
-from envs.maze.env import MazeEnv
-from trainers.config import DataConfig, EnvConfig
-from trainers.data_manager import DataManager, TaskRef
-from trainers.rollout_runner import RolloutRunner
+from envgym.envs.maze.env import MazeEnv
+from envgym.trainers.config import DataConfig, EnvConfig
+from envgym.trainers.data_manager import DataManager, TaskRef
+from envgym.trainers.rollout_runner import RolloutRunner
 
 
 class FlakyMaze(MazeEnv):
     """Fails the first step of the first three episodes: raise InfraError, report info["infra_error"],
     raise a plain exception."""
 
-    default_task_file = str(Path(envs.maze.env.__file__).with_name("tasks.jsonl"))
+    default_task_file = str(Path(envgym.envs.maze.env.__file__).with_name("tasks.jsonl"))
     failures = 0
     lock = threading.Lock()
 

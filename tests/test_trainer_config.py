@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trainers.config import ConfigError, TrainConfig, load_config
+from envgym.trainers.config import ConfigError, TrainConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def test_bad_values_are_reported_with_their_location(tmp_path):
 def test_gpu_config_loads_and_vllm_path_is_import_guarded():
     cfg = load_config(ROOT / "configs" / "maze_gpu.yaml")
     assert cfg.policy.device == "cuda" and cfg.rollout.backend == "vllm" and cfg.agent.kind == "llm"
-    from trainers.policy import make_rollout_backend
+    from envgym.trainers.policy import make_rollout_backend
 
     choice = load_config(None, ["rollout.backend=vllm", "agent.kind=choice"])
     with pytest.raises(ValueError, match="agent.kind=llm"):

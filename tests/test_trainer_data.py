@@ -7,8 +7,8 @@ import json
 import pytest
 
 from envgym.trajectory import Episode, Turn, read_episodes
-from trainers.config import DataConfig
-from trainers.data_manager import DataManager, TaskRef, admission_open
+from envgym.trainers.config import DataConfig
+from envgym.trainers.data_manager import DataManager, TaskRef, admission_open
 
 TASKS = [TaskRef("maze", "t0"), TaskRef("maze", "t1")]
 

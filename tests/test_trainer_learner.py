@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from agents.backends.base import GenerationRequest
-from agents.backends.choice_backend import ChoiceTransformersBackend
-from agents.backends.scripted import ScriptedBackend
-from agents.choice_agent import ChoiceAgent
-from agents.tiny_policy import tiny_policy
+from envgym.agents.backends.base import GenerationRequest
+from envgym.agents.backends.choice_backend import ChoiceTransformersBackend
+from envgym.agents.backends.scripted import ScriptedBackend
+from envgym.agents.choice_agent import ChoiceAgent
+from envgym.agents.tiny_policy import tiny_policy
 from envgym.trajectory import Episode, Turn
-from trainers.batching import token_batch, turn_rows
-from trainers.config import EnvConfig, load_config
-from trainers.data_manager import Group, TaskRef
-from trainers.env_cluster import EnvCluster
-from trainers.episode import play_episode
-from trainers.learner import Learner
-from trainers.rollout_service import RolloutService
+from envgym.trainers.batching import token_batch, turn_rows
+from envgym.trainers.config import EnvConfig, load_config
+from envgym.trainers.data_manager import Group, TaskRef
+from envgym.trainers.env_cluster import EnvCluster
+from envgym.trainers.episode import play_episode
+from envgym.trainers.learner import Learner
+from envgym.trainers.rollout_service import RolloutService
 
 TINY = {"hidden_size": 32, "layers": 1, "heads": 2, "seed": 0}
 

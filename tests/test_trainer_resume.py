@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from envgym.trajectory import read_episodes
-from trainers.checkpoint import latest_checkpoint, load_checkpoint
+from envgym.trainers.checkpoint import latest_checkpoint, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 10
@@ -33,7 +33,7 @@ def overrides(out: Path) -> list[str]:
 
 def start(out: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "trainers.train", "configs/maze_tiny.yaml", *overrides(out)],
+        [sys.executable, "-m", "envgym.trainers.train", "configs/maze_tiny.yaml", *overrides(out)],
         cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 

@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from agents.tiny_policy import tiny_policy
+from envgym.agents.tiny_policy import tiny_policy
 from envgym.trajectory import read_episodes
-from trainers.checkpoint import latest_checkpoint, load_checkpoint
-from trainers.train import run
+from envgym.trainers.checkpoint import latest_checkpoint, load_checkpoint
+from envgym.trainers.train import run
 
 TINY = {"hidden_size": 32, "layers": 1, "heads": 2, "seed": 0}
 

@@ -17,15 +17,15 @@ import pytest
 import playwright.async_api  # noqa: F401,E402  (installed by scripts/install-browser.sh; never skipped)
 
 import envgym  # noqa: E402
-from agents import run_episode  # noqa: E402
-from agents.oracle import OracleAgent  # noqa: E402
+from envgym.agents import run_episode  # noqa: E402
+from envgym.agents.oracle import OracleAgent  # noqa: E402
 from envgym.browser import chromium_path  # noqa: E402
 
 chromium_path()  # raises BrowserUnavailable with install instructions: a missing browser fails the suite
 
-from envs.web.calendar import CalendarEnv  # noqa: E402
-from envs.web.mail import MailEnv  # noqa: E402
-from envs.web.shop import ShopEnv  # noqa: E402
+from envgym.envs.web.calendar import CalendarEnv  # noqa: E402
+from envgym.envs.web.mail import MailEnv  # noqa: E402
+from envgym.envs.web.shop import ShopEnv  # noqa: E402
 
 SHOTS = Path(os.environ.get("ENVGYM_WEB_SHOTS", "/tmp/web_shots"))
 
@@ -318,7 +318,7 @@ def test_set_state_reloads_the_page(shop):
 
 
 def test_registered_ids_make_web_envs():
-    import envs.web.registration  # noqa: F401  (builtin_envs imports it)
+    import envgym.envs.web.registration  # noqa: F401  (builtin_envs imports it)
 
     for env_id in ("envgym/WebShop-v0", "envgym/WebMail-v0", "envgym/WebCalendar-v0", "envgym/WebTaskBoard-v0"):
         spec = envgym.spec(env_id)

@@ -64,7 +64,7 @@ def test_web_image_is_content_hashed_and_has_chromium(web_tag, engine, monkeypat
     assert build_image("web") == web_tag
     monkeypatch.undo()
     # Debian's Chromium and Playwright's Python package; no browser downloaded by Playwright.
-    out = engine.containers.run(web_tag, ["sh", "-c", "chromium --version; python -c 'import playwright, envs.web.shop; "
+    out = engine.containers.run(web_tag, ["sh", "-c", "chromium --version; python -c 'import playwright, envgym.envs.web.shop; "
                                 "print(\"ok\")'; ls ~/.cache/ms-playwright 2>&1 | head -1"], remove=True).decode()
     assert out.startswith("Chromium ") and "\nok\n" in out and "No such file" in out, out
 

@@ -15,13 +15,13 @@ from envgym.browser import chromium_path  # noqa: E402
 
 chromium_path()  # raises BrowserUnavailable with install instructions: a missing browser fails the suite
 
-from agents import run_episode  # noqa: E402
-from agents.oracle import OracleAgent  # noqa: E402
+from envgym.agents import run_episode  # noqa: E402
+from envgym.agents.oracle import OracleAgent  # noqa: E402
 from envgym.hashing import state_hash  # noqa: E402
-from envs.web.calendar import CalendarEnv  # noqa: E402
-from envs.web.mail import MailEnv  # noqa: E402
-from envs.web.shop import ShopEnv  # noqa: E402
-from envs.web.taskboard import TaskBoardEnv  # noqa: E402
+from envgym.envs.web.calendar import CalendarEnv  # noqa: E402
+from envgym.envs.web.mail import MailEnv  # noqa: E402
+from envgym.envs.web.shop import ShopEnv  # noqa: E402
+from envgym.envs.web.taskboard import TaskBoardEnv  # noqa: E402
 
 APPS = {"envgym/WebShop-v0": ShopEnv, "envgym/WebMail-v0": MailEnv, "envgym/WebCalendar-v0": CalendarEnv,
         "envgym/WebTaskBoard-v0": TaskBoardEnv}

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from trainers.data_manager import Group
+from envgym.trainers.data_manager import Group
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Credit-assignment comparison: GRPO vs GiGPO vs HAE vs turn-level, same env-step budget and seeds.
 
-    python -m trainers.compare [--config configs/compare_maze.yaml] [--estimators grpo gigpo hae turn]
+    python -m envgym.trainers.compare [--config configs/compare_maze.yaml] [--estimators grpo gigpo hae turn]
                                [--seeds 0 1] [--env-steps 100000] [--out runs/compare] [k=v overrides ...]
 
 Every (estimator, seed) pair trains from scratch with the same config, stopping once the rollouts
@@ -37,8 +37,8 @@ LABELS = {"grpo": "GRPO (episode)", "dr_grpo": "Dr.GRPO", "gigpo": "GiGPO (episo
 
 
 def run_one(config: str, estimator: str, seed: int, env_steps: int, out: Path, extra: list[str]) -> dict[str, Any]:
-    from trainers.metrics import read_metrics
-    from trainers.train import run
+    from envgym.trainers.metrics import read_metrics
+    from envgym.trainers.train import run
 
     run_dir = out / f"{estimator}_seed{seed}"
     overrides = [

@@ -75,7 +75,7 @@ class PolicyConfig(_Section):
 
 class AgentConfig(_Section):
     kind: Literal["choice", "llm", "hierarchical"] = "choice"
-    observation: str = Field("text", description="choice agent: 'text' or a formatter from agents.observation_formatters")
+    observation: str = Field("text", description="choice agent: 'text' or a formatter from envgym.agents.observation_formatters")
     system_prompt: str | None = None
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(32, ge=1)

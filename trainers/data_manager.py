@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from envgym.trajectory import Episode, EpisodeWriter
-from trainers.config import DataConfig
+from envgym.trainers.config import DataConfig
 
 
 def admission_open(accepted: int, running: int, version: int, batch: int, staleness: int, incoming: int = 1) -> bool:

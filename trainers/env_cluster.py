@@ -32,7 +32,7 @@ from typing import Any
 
 import envgym
 from envgym.errors import InfraError
-from trainers.config import EnvConfig, LatencyConfig
+from envgym.trainers.config import EnvConfig, LatencyConfig
 
 
 class LatencyEnv:

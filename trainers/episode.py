@@ -1,5 +1,5 @@
 """One episode, asynchronously: env calls through the :class:`EnvCluster`, generations through the
-:class:`RolloutService`.  Records the same :class:`envgym.Episode` as :func:`agents.loop.run_episode`
+:class:`RolloutService`.  Records the same :class:`envgym.Episode` as :func:`envgym.agents.loop.run_episode`
 (token ids, logprobs and policy version per turn), with infra failures recorded, not raised.
 
 The caller registers the episode with the rollout service (``episode_started``/``episode_finished``)
@@ -14,13 +14,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents.backends.base import BackendError
-from agents.base import Decision
-from agents.loop import record_turn
+from envgym.agents.backends.base import BackendError
+from envgym.agents.base import Decision
+from envgym.agents.loop import record_turn
 from envgym.errors import InfraError
 from envgym.trajectory import Episode
-from trainers.env_cluster import EnvCluster
-from trainers.rollout_service import RolloutService
+from envgym.trainers.env_cluster import EnvCluster
+from envgym.trainers.rollout_service import RolloutService
 
 
 async def play_episode(

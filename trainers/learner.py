@@ -2,10 +2,10 @@
 
 One :meth:`Learner.train_step` on a batch of curated groups:
 
-1. rows = one per agent turn (:func:`trainers.batching.turn_rows`), tokens = the recorded ids;
+1. rows = one per agent turn (:func:`envgym.trainers.batching.turn_rows`), tokens = the recorded ids;
 2. a no-grad pass with the current weights gives ``π_old`` (the proximal policy) per completion
    token, the token entropy and, for critic-based estimators, the values;
-3. advantages from :mod:`trainers.algorithms` by ``algo.estimator``:
+3. advantages from :mod:`envgym.trainers.algorithms` by ``algo.estimator``:
    ``grpo`` / ``dr_grpo`` (episode), ``gigpo`` (episode + anchor-state step groups), ``turn`` (MARS
    turn level), ``dual`` (MatchTIR), ``hae`` (HiPER, three value heads), ``gae`` (one value head);
 4. optional step filter (top-ρ turns by mean token entropy over real tokens);
@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainers import algorithms as alg
-from trainers.algorithms.losses import decoupled_ppo_loss, masked_mean, policy_loss
-from trainers.algorithms.value_heads import ThreeHeadValue
-from trainers.batching import TokenBatch, TurnRows, token_batch, turn_rows
-from trainers.config import TrainConfig
-from trainers.data_manager import Group, stable_seed
+from envgym.trainers import algorithms as alg
+from envgym.trainers.algorithms.losses import decoupled_ppo_loss, masked_mean, policy_loss
+from envgym.trainers.algorithms.value_heads import ThreeHeadValue
+from envgym.trainers.batching import TokenBatch, TurnRows, token_batch, turn_rows
+from envgym.trainers.config import TrainConfig
+from envgym.trainers.data_manager import Group, stable_seed
 
 CRITIC_ESTIMATORS = ("hae", "gae")
 

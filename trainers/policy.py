@@ -1,14 +1,14 @@
 """Policy and backend construction from the config.
 
-* ``policy.source = "tiny"`` builds (cached) the from-config tiny Qwen2 of :mod:`agents.tiny_policy`
+* ``policy.source = "tiny"`` builds (cached) the from-config tiny Qwen2 of :mod:`envgym.agents.tiny_policy`
   with ``policy.tiny`` options; anything else is a local Hugging Face model directory (or hub id) —
-  both load through ``from_pretrained`` (:func:`agents.tiny_policy.load_policy`).
+  both load through ``from_pretrained`` (:func:`envgym.agents.tiny_policy.load_policy`).
 * The learner trains its own copy; the rollout backend serves another copy and receives weights
   after every step (``backend.update_weights(state_dict, version)``):
 
   - ``rollout.backend = "transformers"``: :class:`ChoiceTransformersBackend` on ``policy.device``
     (CPU or CUDA), constrained decoding for the choice agent;
-  - ``rollout.backend = "vllm"`` (GPU): :class:`agents.backends.vllm_backend.VLLMBackend` serving the
+  - ``rollout.backend = "vllm"`` (GPU): :class:`envgym.agents.backends.vllm_backend.VLLMBackend` serving the
     same checkpoint in bf16; weights are pushed into the engine in place after each update.  vLLM is
     imported only here, only when asked for.
 """
@@ -19,12 +19,12 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from trainers.config import TrainConfig
+from envgym.trainers.config import TrainConfig
 
 
 def policy_path(config: TrainConfig) -> str:
     if config.policy.source == "tiny":
-        from agents.tiny_policy import build_tiny_policy
+        from envgym.agents.tiny_policy import build_tiny_policy
 
         return str(build_tiny_policy(**config.policy.tiny))
     return str(config.policy.source)
@@ -40,7 +40,7 @@ def _dtype(config: TrainConfig) -> Any:
 
 def load_learner_policy(config: TrainConfig) -> tuple[Any, Any, str]:
     """``(model, tokenizer, path)`` for the learner, on ``policy.device`` in training mode."""
-    from agents.tiny_policy import load_policy
+    from envgym.agents.tiny_policy import load_policy
 
     device = config.policy.device
     if device.startswith("cuda"):
@@ -59,7 +59,7 @@ def load_learner_policy(config: TrainConfig) -> tuple[Any, Any, str]:
 def make_rollout_backend(config: TrainConfig, model: Any, tokenizer: Any, path: str) -> Any:
     """The generation backend, serving a copy of ``model`` (version 0)."""
     if config.rollout.backend == "transformers":
-        from agents.backends.choice_backend import ChoiceTransformersBackend
+        from envgym.agents.backends.choice_backend import ChoiceTransformersBackend
 
         served = copy.deepcopy(model)
         served.eval()
@@ -67,7 +67,7 @@ def make_rollout_backend(config: TrainConfig, model: Any, tokenizer: Any, path: 
     if config.rollout.backend == "vllm":
         if config.agent.kind == "choice":
             raise ValueError("rollout.backend=vllm serves free-text agents: set agent.kind=llm (constrained choices need the transformers backend)")
-        from agents.backends.vllm_backend import (
+        from envgym.agents.backends.vllm_backend import (
             VLLMBackend,  # import-guarded: raises a clear ImportError without vLLM
         )
 
@@ -81,7 +81,7 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
     a = config.agent
     temp = a.temperature if temperature is None else temperature
     if a.kind == "choice":
-        from agents.choice_agent import ChoiceAgent
+        from envgym.agents.choice_agent import ChoiceAgent
 
         shared: dict[str, Any] = {}
 
@@ -94,11 +94,11 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
 
         return choice
     if a.kind in ("llm", "hierarchical"):
-        from agents.llm import LLMAgent
+        from envgym.agents.llm import LLMAgent
 
         cls = LLMAgent
         if a.kind == "hierarchical":
-            from agents.hierarchical import HierarchicalAgent
+            from envgym.agents.hierarchical import HierarchicalAgent
 
             cls = HierarchicalAgent
 

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from envgym.trajectory import Episode
-from trainers.config import EnvConfig
-from trainers.data_manager import DataManager, TaskRef, WorkItem, stable_seed
-from trainers.env_cluster import EnvCluster
-from trainers.episode import play_episode
-from trainers.rollout_service import RolloutService
+from envgym.trainers.config import EnvConfig
+from envgym.trainers.data_manager import DataManager, TaskRef, WorkItem, stable_seed
+from envgym.trainers.env_cluster import EnvCluster
+from envgym.trainers.episode import play_episode
+from envgym.trainers.rollout_service import RolloutService
 
 
 class RolloutRunner:

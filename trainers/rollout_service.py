@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agents.backends.base import Backend, Generation, GenerationRequest
+from envgym.agents.backends.base import Backend, Generation, GenerationRequest
 
 
 @dataclass

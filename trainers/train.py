@@ -1,6 +1,6 @@
-"""Run a training config: ``python -m trainers.train CONFIG.yaml [key.sub=value ...]``.
+"""Run a training config: ``python -m envgym.trainers.train CONFIG.yaml [key.sub=value ...]``.
 
->>> from trainers.train import run
+>>> from envgym.trainers.train import run
 >>> summary = run("configs/maze_tiny.yaml", ["algo.estimator=gigpo", "mode=async"])   # doctest: +SKIP
 
 ``run`` returns the summary dict (steps, wall time, eval success before/after, curve PNG path, the
@@ -13,12 +13,12 @@ import json
 import sys
 from typing import Any
 
-from trainers.config import ConfigError, load_config
+from envgym.trainers.config import ConfigError, load_config
 
 
 def run(config_path: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """Load ``config_path`` with ``overrides`` (``key.sub=value``), train, return the summary."""
-    from trainers.trainer import Trainer
+    from envgym.trainers.trainer import Trainer
 
     config = load_config(config_path, list(overrides or []))
     return Trainer(config).run()

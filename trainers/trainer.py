@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from trainers.config import TrainConfig, dump_config
-from trainers.data_manager import DataManager, Group, TaskRef
+from envgym.trainers.config import TrainConfig, dump_config
+from envgym.trainers.data_manager import DataManager, Group, TaskRef
 
 
 def task_pool(config: TrainConfig) -> list[TaskRef]:
@@ -44,7 +44,7 @@ def task_pool(config: TrainConfig) -> list[TaskRef]:
 def _check_envs(config: TrainConfig) -> None:
     """Build each local env once up front, so a config mistake fails loudly instead of looking like
     an endless stream of infrastructure failures."""
-    from trainers.env_cluster import build_env
+    from envgym.trainers.env_cluster import build_env
 
     for env_cfg in config.envs:
         if env_cfg.runtime == "local":
@@ -68,21 +68,21 @@ class Trainer:
         torch.set_num_threads(self.config.run.torch_threads)
 
     def run(self) -> dict[str, Any]:
-        from trainers.checkpoint import (
+        from envgym.trainers.checkpoint import (
             latest_checkpoint,
             load_checkpoint,
             rng_state,
             save_checkpoint,
             set_rng_state,
         )
-        from trainers.learner import Learner
-        from trainers.metrics import MetricsLogger, plot_curve
-        from trainers.policy import (
+        from envgym.trainers.learner import Learner
+        from envgym.trainers.metrics import MetricsLogger, plot_curve
+        from envgym.trainers.policy import (
             load_learner_policy,
             make_agent_factory,
             make_rollout_backend,
         )
-        from trainers.rollout_runner import RolloutRunner
+        from envgym.trainers.rollout_runner import RolloutRunner
 
         cfg = self.config
         start_wall = time.perf_counter()

@@ -9,7 +9,7 @@
                            request's ``metadata["choices"]`` (admissible actions)
 =========================  ==================================================================
 
-Heavy modules load on first attribute access: ``import agents.backends`` imports no torch/httpx.
+Heavy modules load on first attribute access: ``import envgym.agents.backends`` imports no torch/httpx.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from agents.backends.base import (
+from envgym.agents.backends.base import (
     FINISH_LENGTH,
     FINISH_STOP,
     Backend,
@@ -28,11 +28,11 @@ from agents.backends.base import (
 )
 
 _LAZY = {
-    "TransformersBackend": "agents.backends.transformers_backend",
-    "OpenAIBackend": "agents.backends.openai_backend",
-    "VLLMBackend": "agents.backends.vllm_backend",
-    "ScriptedBackend": "agents.backends.scripted",
-    "ChoiceTransformersBackend": "agents.backends.choice_backend",
+    "TransformersBackend": "envgym.agents.backends.transformers_backend",
+    "OpenAIBackend": "envgym.agents.backends.openai_backend",
+    "VLLMBackend": "envgym.agents.backends.vllm_backend",
+    "ScriptedBackend": "envgym.agents.backends.scripted",
+    "ChoiceTransformersBackend": "envgym.agents.backends.choice_backend",
 }
 
 __all__ = [
@@ -44,20 +44,20 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'agents.backends' has no attribute {name!r}")
+    raise AttributeError(f"module 'envgym.agents.backends' has no attribute {name!r}")
 
 
 def make_backend(spec: str, **kwargs: Any) -> Backend:
     """A backend from a short spec string.
 
-    * ``"tiny"`` — the tiny from-config policy (:mod:`agents.tiny_policy`) on ``device`` (CPU default)
+    * ``"tiny"`` — the tiny from-config policy (:mod:`envgym.agents.tiny_policy`) on ``device`` (CPU default)
     * ``"hf:<path or hub id>"`` — :class:`TransformersBackend`
     * ``"openai:<base_url>"`` — :class:`OpenAIBackend` (``model=``, ``tokenizer=`` in kwargs)
     * ``"vllm:<path or hub id>"`` — :class:`VLLMBackend`
     """
     kind, _, target = spec.partition(":")
     if kind == "tiny":
-        from agents.tiny_policy import tiny_policy
+        from envgym.agents.tiny_policy import tiny_policy
 
         device = kwargs.pop("device", "cpu")
         model, tokenizer = tiny_policy(device=device, **kwargs.pop("tiny_config", {}))

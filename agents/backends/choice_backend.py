@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.backends.base import FINISH_STOP, Generation, GenerationRequest
-from agents.backends.transformers_backend import TransformersBackend
+from envgym.agents.backends.base import FINISH_STOP, Generation, GenerationRequest
+from envgym.agents.backends.transformers_backend import TransformersBackend
 
 
 class ChoiceTransformersBackend(TransformersBackend):

@@ -26,7 +26,7 @@ import json
 import threading
 from typing import Any
 
-from agents.backends.base import (
+from envgym.agents.backends.base import (
     FINISH_STOP,
     Backend,
     BackendError,

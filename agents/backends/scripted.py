@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agents.backends.base import (
+from envgym.agents.backends.base import (
     FINISH_LENGTH,
     FINISH_STOP,
     Backend,

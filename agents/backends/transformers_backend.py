@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from agents.backends.base import (
+from envgym.agents.backends.base import (
     FINISH_LENGTH,
     FINISH_STOP,
     Backend,
@@ -34,7 +34,7 @@ class TransformersBackend(Backend):
     """A local causal LM (CPU or CUDA).
 
     ``model`` is a loaded ``PreTrainedModel`` or a path / hub id (loaded with
-    :func:`agents.tiny_policy.load_policy`).  ``max_batch_size`` splits large request lists.
+    :func:`envgym.agents.tiny_policy.load_policy`).  ``max_batch_size`` splits large request lists.
     """
 
     name = "transformers"
@@ -53,7 +53,7 @@ class TransformersBackend(Backend):
         import torch
 
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-            from agents.tiny_policy import load_policy
+            from envgym.agents.tiny_policy import load_policy
 
             model, loaded_tokenizer = load_policy(model, device=device or "cpu", dtype=dtype)
             tokenizer = tokenizer or loaded_tokenizer

@@ -7,7 +7,7 @@ a :class:`VLLMBackend` imports vLLM and fails with a clear message when it is mi
 * ``SamplingParams(logprobs=0)`` returns exactly the sampled token's logprob per position;
 * the engine is created with ``logprobs_mode="processed_logprobs"`` (vLLM >= 0.10.2; silently
   dropped on older versions, which return raw logprobs) so logprobs follow the convention of
-  :mod:`agents.backends.base` (after temperature);
+  :mod:`envgym.agents.backends.base` (after temperature);
 * :meth:`VLLMBackend.update_weights` loads a state dict through the model's ``load_weights`` —
   directly when the engine runs in this process (vLLM V0, or V1 with
   ``VLLM_ENABLE_V1_MULTIPROCESSING=0``), else on every worker through ``LLM.collective_rpc`` — and
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from agents.backends.base import FINISH_LENGTH, Backend, Generation, GenerationRequest
+from envgym.agents.backends.base import FINISH_LENGTH, Backend, Generation, GenerationRequest
 
 _INSTALL_HINT = (
     "VLLMBackend needs vLLM, which runs on a CUDA GPU: `pip install 'envgym[vllm]'`. "

@@ -3,7 +3,7 @@
 ``LLMAgent(backend)`` turns each observation into a user message, asks the backend for a completion
 and parses one action from it.  It keeps the **token ids** of the conversation: the prompt of turn
 ``t+1`` is ``prompt_ids[t] + completion_ids[t] + ids(closing + new user message + assistant header)``
-— the sampled ids are never decoded and re-encoded (see :mod:`agents.llm.conversation`).  So within
+— the sampled ids are never decoded and re-encoded (see :mod:`envgym.agents.llm.conversation`).  So within
 one *context* (``Decision.extra["context_id"]``) every prompt extends the previous prompt + completion,
 and a trainer can score the whole context as one sequence.
 
@@ -26,11 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from agents.backends.base import Backend, Generation, GenerationRequest
-from agents.base import Agent, Decision
-from agents.llm.conversation import ChatFormat
-from agents.llm.parsing import ACTION_FORMATS, ParsedAction, parse_completion
-from agents.llm.prompts import (
+from envgym.agents.backends.base import Backend, Generation, GenerationRequest
+from envgym.agents.base import Agent, Decision
+from envgym.agents.llm.conversation import ChatFormat
+from envgym.agents.llm.parsing import ACTION_FORMATS, ParsedAction, parse_completion
+from envgym.agents.llm.prompts import (
     DEFAULT_SYSTEM_PROMPT,
     FORMAT_INSTRUCTIONS,
     action_repr,

@@ -15,7 +15,7 @@ flight (a killed server on the same host is noticed at once, by the closed socke
 
 With ``raise_on_infra_error=False``, ``step`` does not raise on infrastructure failures: it returns a
 final transition — reward ``0.0``, ``terminated=False``, ``truncated=True`` (the episode was cut, not
-finished) and ``info["infra_error"]`` set — so :func:`agents.loop.run_episode` records
+finished) and ``info["infra_error"]`` set — so :func:`envgym.agents.loop.run_episode` records
 ``episode.infra_error``.  ``reset`` always raises (there is no transition to return); after a lost
 connection, ``reset`` reconnects and starts a fresh session.
 

@@ -182,7 +182,7 @@ class HouseholdAdapter(GenericAdapter):
         return schema if schema else household_state_schema()
 
     def prompt_context(self) -> dict[str, str]:
-        from envs.household.catalog import OBJECTS, ROOMS
+        from envgym.envs.household.catalog import OBJECTS, ROOMS
 
         lines = []
         for kind in OBJECTS.values():
@@ -195,7 +195,7 @@ class HouseholdAdapter(GenericAdapter):
         return {"env_id": self.env_id, "schema": json.dumps(world_schema, indent=1), "catalog": "\n".join(lines)}
 
     def validate_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
-        from envs.household.goals import GOAL_TYPES, Goal
+        from envgym.envs.household.goals import GOAL_TYPES, Goal
 
         goal_type = spec.get("type")
         if goal_type not in GOAL_TYPES:
@@ -218,7 +218,7 @@ class HouseholdAdapter(GenericAdapter):
         return out
 
     def _goal(self, spec: dict[str, Any]) -> Any:
-        from envs.household.goals import Goal
+        from envgym.envs.household.goals import Goal
 
         return Goal(spec["type"], spec["object"], spec.get("receptacle"))
 
@@ -248,7 +248,7 @@ class HouseholdAdapter(GenericAdapter):
                 "subgoals_done": 0, "turn": 0}
 
     def native_success(self, state: dict[str, Any], spec: dict[str, Any]) -> bool | None:
-        from envs.household.world import World
+        from envgym.envs.household.world import World
 
         try:
             return bool(self._goal(spec).satisfied(World.from_json(state["world"])))
@@ -319,7 +319,7 @@ def make_adapter(env_id: str, *, env_factory: Callable[..., Any] | None = None, 
 
 def household_state_schema() -> dict[str, Any]:
     """JSON Schema of ``HouseholdEnv.get_state()`` (the env does not publish one yet)."""
-    from envs.household.catalog import OBJECTS, RECEPTACLES
+    from envgym.envs.household.catalog import OBJECTS, RECEPTACLES
 
     flag = {"type": "boolean"}
     return {

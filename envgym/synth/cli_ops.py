@@ -220,11 +220,11 @@ def _agent_factory(spec: Any) -> Callable[[Any], Any]:
     if callable(spec):
         return spec
     if spec == "oracle":
-        from agents.oracle import OracleAgent
+        from envgym.agents.oracle import OracleAgent
 
         return lambda env: OracleAgent(env)
     if spec == "random":
-        from agents.random_agent import RandomAgent
+        from envgym.agents.random_agent import RandomAgent
 
         counter = iter(range(1 << 30))
         return lambda env: RandomAgent(seed=next(counter))

@@ -129,7 +129,7 @@ def rollout_filter(task: Any, make_env: Callable[[], Any], make_agent: Callable[
                 done, turns, trajectory = False, 0, []
                 while not done:
                     action = agent.act(observation, info)
-                    action = getattr(action, "action", action)  # agents.base.Decision
+                    action = getattr(action, "action", action)  # envgym.agents.base.Decision
                     observation, reward, terminated, truncated, info = env.step(action)
                     trajectory.append({"action": action, "reward": float(reward)})
                     if info.get("infra_error"):

@@ -1,7 +1,7 @@
-"""Scripted LLM replies for synthesis tests and benchmarks (served by ``agents.openai_stub_server``).
+"""Scripted LLM replies for synthesis tests and benchmarks (served by ``envgym.agents.openai_stub_server``).
 
 :class:`ScriptedRoles` is a ``replies(endpoint, body)`` callable for
-:class:`agents.openai_stub_server.ScriptedOpenAIServer`.  It tells the roles apart by the header line
+:class:`envgym.agents.openai_stub_server.ScriptedOpenAIServer`.  It tells the roles apart by the header line
 of their system prompt (``envgym-synth role=...``) and the candidates apart by a ``tag`` the
 proposal puts in its spec (every later request quotes the spec):
 
@@ -72,9 +72,9 @@ class ScriptedRoles:
 def household_case(seed: int, goal_type: str, obj: str, receptacle: str | None, difficulty: str = "easy") -> dict[str, Any]:
     """An initial world for a household goal and the golden world the env's planner reaches from it:
     ``{"initial": world, "golden": world, "actions": [...]}``."""
-    from envs.household.env import HouseholdEnv
-    from envs.household.generate import build_world
-    from envs.household.goals import Goal
+    from envgym.envs.household.env import HouseholdEnv
+    from envgym.envs.household.generate import build_world
+    from envgym.envs.household.goals import Goal
 
     goal = Goal(goal_type, obj, receptacle)
     world = build_world(seed, goal, difficulty)

@@ -35,7 +35,7 @@ from envgym.synth.diff import apply_value, json_diff
 
 #: env id -> (spec language module, solver module)
 WEB_APPS: dict[str, tuple[str, str]] = {
-    "envgym/WebTaskBoard-v0": ("envgym.synth.web_taskboard", "envs.web.taskboard.solver"),
+    "envgym/WebTaskBoard-v0": ("envgym.synth.web_taskboard", "envgym.envs.web.taskboard.solver"),
 }
 
 

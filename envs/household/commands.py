@@ -27,8 +27,8 @@ from collections.abc import Callable
 
 from envgym import InvalidAction
 
-from envs.household.catalog import TOOL_FOR_STATE, VERB_FOR_STATE
-from envs.household.world import HELD, Item, World
+from envgym.envs.household.catalog import TOOL_FOR_STATE, VERB_FOR_STATE
+from envgym.envs.household.world import HELD, Item, World
 
 STATE_FOR_VERB = {verb: state for state, verb in VERB_FOR_STATE.items()}
 

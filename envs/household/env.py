@@ -1,18 +1,18 @@
 """``envgym/Household-v0``: an ALFWorld-style text household.
 
-**World.**  Built from the task seed (:mod:`envs.household.generate`): a kitchen plus bedroom,
+**World.**  Built from the task seed (:mod:`envgym.envs.household.generate`): a kitchen plus bedroom,
 living room and/or bathroom, each with receptacles (countertop, fridge, microwave, sinkbasin,
 cabinet 1..n, drawer 1..n, diningtable, shelf, desk with desklamp 1, garbagecan, ...).  Fridges,
 microwaves, cabinets and drawers start closed and hide what they hold.  Objects (apple, mug, book,
 cd, ...) lie in receptacles.  The agent starts in the middle of the house and holds one object at
 a time.
 
-**Goals** (ALFWorld's six types, :mod:`envs.household.goals`): ``pick_and_place``,
+**Goals** (ALFWorld's six types, :mod:`envgym.envs.household.goals`): ``pick_and_place``,
 ``pick_clean_then_place``, ``pick_heat_then_place``, ``pick_cool_then_place``,
 ``look_at_obj_in_light`` and ``pick_two_obj_and_place``.  A task's ``spec`` names the type and
 optionally the object and receptacle kinds and ``difficulty`` (easy / medium / hard).
 
-**Actions** (:mod:`envs.household.commands`): ALFWorld commands as text — ``go to fridge 1``,
+**Actions** (:mod:`envgym.envs.household.commands`): ALFWorld commands as text — ``go to fridge 1``,
 ``open fridge 1``, ``take apple 1 from countertop 1``, ``put apple 1 in/on fridge 1``,
 ``clean apple 1 with sinkbasin 1``, ``heat ...``, ``cool ...``, ``use desklamp 1``, ``examine X``,
 ``inventory``, ``look`` — or the tool call ``{"name": "act", "arguments": {"command": "..."}}``.
@@ -43,10 +43,10 @@ from envgym.actions import Call
 from envgym.hashing import state_hash
 from envgym.observation import Observation
 
-from envs.household import commands, planner
-from envs.household.generate import DIFFICULTIES, build_world, choose_goal, spec_for
-from envs.household.goals import GOAL_TYPES, Goal
-from envs.household.world import World
+from envgym.envs.household import commands, planner
+from envgym.envs.household.generate import DIFFICULTIES, build_world, choose_goal, spec_for
+from envgym.envs.household.goals import GOAL_TYPES, Goal
+from envgym.envs.household.world import World
 
 ENV_ID = "envgym/Household-v0"
 ACT_TOOL = function_tool(
@@ -194,7 +194,7 @@ class HouseholdEnv(Env):
         return "household:" + state_hash({"goal": _goal_json(self.goal), "world": self.world.to_json()})[:24]
 
     def oracle_action(self) -> str | None:
-        """The reference planner's next command (:mod:`envs.household.planner`)."""
+        """The reference planner's next command (:mod:`envgym.envs.household.planner`)."""
         return planner.next_command(self.world, self.goal)
 
     # ------------------------------------------------------------------ helpers

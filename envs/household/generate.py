@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.household.catalog import (
+from envgym.envs.household.catalog import (
     LAMP_HOSTS,
     LAMP_KIND,
     OBJECTS,
@@ -26,8 +26,8 @@ from envs.household.catalog import (
     ObjectKind,
     rooms_with,
 )
-from envs.household.goals import GOAL_TYPES, REQUIRED_STATE, Goal
-from envs.household.world import Item, Lamp, Receptacle, World
+from envgym.envs.household.goals import GOAL_TYPES, REQUIRED_STATE, Goal
+from envgym.envs.household.world import Item, Lamp, Receptacle, World
 
 DIFFICULTIES = ("easy", "medium", "hard")
 EXTRA_ROOMS = {"easy": 0, "medium": 1, "hard": 3}

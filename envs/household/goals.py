@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from envs.household.catalog import LAMP_KIND, OBJECTS, RECEPTACLES, TOOL_FOR_STATE, VERB_FOR_STATE
-from envs.household.world import HELD, World
+from envgym.envs.household.catalog import LAMP_KIND, OBJECTS, RECEPTACLES, TOOL_FOR_STATE, VERB_FOR_STATE
+from envgym.envs.household.world import HELD, World
 
 GOAL_TYPES = (
     "pick_and_place",

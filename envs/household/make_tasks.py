@@ -1,4 +1,4 @@
-"""Write the Household-v0 task set, deterministically: ``python -m envs.household.make_tasks [out.jsonl]``.
+"""Write the Household-v0 task set, deterministically: ``python -m envgym.envs.household.make_tasks [out.jsonl]``.
 
 Seven tasks for each of the six goal types (42 in all), difficulties cycling easy / medium / hard.
 Goals are drawn from each task's seed; every task carries the reference planner's solution as
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.oracle import oracle_actions
+from envgym.agents.oracle import oracle_actions
 from envgym import Golden, Task
 from envgym.tasks import write_task_file_main
-from envs.household.env import ENV_ID, HouseholdEnv
-from envs.household.generate import DIFFICULTIES, choose_goal, spec_for
-from envs.household.goals import GOAL_TYPES
+from envgym.envs.household.env import ENV_ID, HouseholdEnv
+from envgym.envs.household.generate import DIFFICULTIES, choose_goal, spec_for
+from envgym.envs.household.goals import GOAL_TYPES
 
 TASKS_PER_TYPE = 7
 DEFAULT_PATH = Path(__file__).with_name("tasks.jsonl")

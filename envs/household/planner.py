@@ -16,9 +16,9 @@ along this fixed recipe, so it finishes from any reachable state.
 
 from __future__ import annotations
 
-from envs.household.catalog import TOOL_FOR_STATE, VERB_FOR_STATE
-from envs.household.goals import Goal
-from envs.household.world import HELD, Item, World
+from envgym.envs.household.catalog import TOOL_FOR_STATE, VERB_FOR_STATE
+from envgym.envs.household.goals import Goal
+from envgym.envs.household.world import HELD, Item, World
 
 
 def next_command(world: World, goal: Goal) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from envs.household.catalog import OBJECTS, RECEPTACLES
+from envgym.envs.household.catalog import OBJECTS, RECEPTACLES
 
 HELD = "<agent>"
 

@@ -35,8 +35,8 @@ from envgym import Env, InvalidAction, Task, Transition, function_tool
 from envgym.actions import Call
 from envgym.observation import Observation
 
-from envs.maze import layout
-from envs.maze.layout import DIRECTIONS
+from envgym.envs.maze import layout
+from envgym.envs.maze.layout import DIRECTIONS
 
 ENV_ID = "envgym/Maze-v0"
 MIN_SIZE, MAX_SIZE = 2, 64

@@ -1,4 +1,4 @@
-"""Write the Maze-v0 task set, deterministically: ``python -m envs.maze.make_tasks [out.jsonl]``.
+"""Write the Maze-v0 task set, deterministically: ``python -m envgym.envs.maze.make_tasks [out.jsonl]``.
 
 Four tasks for every square size from 3x3 to 12x12 (40 in all); every other task of the larger
 sizes gets a few extra openings (``loops``) so the maze has cycles.  Each task carries the oracle's
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.oracle import oracle_actions
+from envgym.agents.oracle import oracle_actions
 from envgym import Golden, Task
 from envgym.tasks import write_task_file_main
-from envs.maze.env import ENV_ID, MazeEnv, difficulty_for, maze_instruction
+from envgym.envs.maze.env import ENV_ID, MazeEnv, difficulty_for, maze_instruction
 
 SIZES = range(3, 13)
 TASKS_PER_SIZE = 4

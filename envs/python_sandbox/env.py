@@ -1,7 +1,7 @@
 """``envgym/PythonSandbox-v0``: answer a task by running Python in a locked-down container.
 
 **Tools.**  ``python(code)`` runs ``code`` with ``python3 -I`` in the sandbox (see
-:mod:`envs.python_sandbox.runner`: no network, read-only root, tmpfs ``/workspace``, memory/pids/CPU
+:mod:`envgym.envs.python_sandbox.runner`: no network, read-only root, tmpfs ``/workspace``, memory/pids/CPU
 limits, no capabilities, unprivileged user) and shows stdout, stderr, the exit code, and whether it
 timed out (``time_limit_s`` per call) or was killed by the memory limit.  Files written to
 ``/workspace`` persist across calls of one episode; ``reset`` empties it and kills leftovers.
@@ -30,7 +30,7 @@ from envgym import Env, InvalidAction, Task, Transition, function_tool
 from envgym.actions import Call
 from envgym.observation import Observation
 
-from envs.python_sandbox.runner import RunResult, SandboxRunner
+from envgym.envs.python_sandbox.runner import RunResult, SandboxRunner
 
 ENV_ID = "envgym/PythonSandbox-v0"
 TOOLS = [

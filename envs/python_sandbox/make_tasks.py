@@ -1,4 +1,4 @@
-"""Write the PythonSandbox-v0 task set: ``python -m envs.python_sandbox.make_tasks [out.jsonl]``.
+"""Write the PythonSandbox-v0 task set: ``python -m envgym.envs.python_sandbox.make_tasks [out.jsonl]``.
 
 Each task is an instruction plus a reference program (stdlib only, deterministic).  The golden
 answer is the program's printed output (whitespace collapsed), computed here by running it; the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from envgym import Golden, Task
 from envgym.tasks import write_task_file_main
-from envs.python_sandbox.env import ENV_ID, normalise_output
+from envgym.envs.python_sandbox.env import ENV_ID, normalise_output
 
 DEFAULT_PATH = Path(__file__).with_name("tasks.jsonl")
 

@@ -1,5 +1,5 @@
-"""``envgym/SQL-v0``: tool use over a real, read-only SQLite database.  See :mod:`envs.sql.env`."""
+"""``envgym/SQL-v0``: tool use over a real, read-only SQLite database.  See :mod:`envgym.envs.sql.env`."""
 
-from envs.sql.env import SQLEnv
+from envgym.envs.sql.env import SQLEnv
 
 __all__ = ["SQLEnv"]

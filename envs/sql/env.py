@@ -22,7 +22,7 @@ call, the call's result first; the turns left), ``instruction`` (the question), 
 Reward: on ``answer`` the episode terminates with reward 1.0 and ``success=True`` when the answer
 matches the task's expected value under its ``reward.params["answer_type"]`` rule (``number`` with a
 tolerance, case/space-insensitive ``text``, ``list`` as a set or, with ``ordered``, a sequence — see
-:mod:`envs.sql.scoring`), else 0.0 and ``success=False``.  Tool calls earn 0.  Running out of turns
+:mod:`envgym.envs.sql.scoring`), else 0.0 and ``success=False``.  Tool calls earn 0.  Running out of turns
 truncates with ``success=False``.
 
 Task format: ``spec["db_seed"]`` picks the database (default: the ``db_seed`` kwarg);
@@ -41,9 +41,9 @@ from envgym import Call, Env, InvalidAction, Task, Transition, function_tool
 from envgym.hashing import state_hash
 from envgym.observation import Observation
 
-from envs.sql.database import TABLES, database_id, ensure_database, schema_summary
-from envs.sql.sandbox import QueryError, ReadOnlyDatabase, format_result
-from envs.sql.scoring import ANSWER_TYPES, expected_from_rows, format_expected, score_answer
+from envgym.envs.sql.database import TABLES, database_id, ensure_database, schema_summary
+from envgym.envs.sql.sandbox import QueryError, ReadOnlyDatabase, format_result
+from envgym.envs.sql.scoring import ANSWER_TYPES, expected_from_rows, format_expected, score_answer
 
 TOOLS: list[dict[str, Any]] = [
     function_tool(

@@ -8,8 +8,8 @@ deterministic queries, so the file is a pure function of the seed and :data:`SCH
 Questions that rank things ("which … the most", "the top 3 …") declare ``top=k``; the generator
 re-runs them with ``LIMIT k+1`` and refuses to write a task whose answer depends on a tie.
 
-    python -m envs.sql.make_tasks            # rewrite envs/sql/tasks.jsonl
-    python -m envs.sql.make_tasks --check    # exit 1 if the file is not what the generator makes
+    python -m envgym.envs.sql.make_tasks            # rewrite envs/sql/tasks.jsonl
+    python -m envgym.envs.sql.make_tasks --check    # exit 1 if the file is not what the generator makes
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from envgym import Golden, RewardSpec, Task, save_tasks
-from envs.sql.database import SCHEMA_VERSION, ensure_database
-from envs.sql.sandbox import ReadOnlyDatabase
-from envs.sql.scoring import expected_from_rows, format_expected
+from envgym.envs.sql.database import SCHEMA_VERSION, ensure_database
+from envgym.envs.sql.sandbox import ReadOnlyDatabase
+from envgym.envs.sql.scoring import expected_from_rows, format_expected
 
 ENV_ID = "envgym/SQL-v0"
 TASK_FILE = Path(__file__).with_name("tasks.jsonl")
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         if current != render(tasks):
-            print(f"{args.out} is out of date; run python -m envs.sql.make_tasks", file=sys.stderr)
+            print(f"{args.out} is out of date; run python -m envgym.envs.sql.make_tasks", file=sys.stderr)
             return 1
         print(f"{args.out}: {len(tasks)} tasks, up to date")
         return 0

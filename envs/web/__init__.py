@@ -3,10 +3,10 @@
 Apps (each a sub-package with ``app.py`` (state + pages), ``checks.py`` (task checker),
 ``make_tasks.py`` (task generator + oracle solutions) and ``tasks.jsonl``):
 
-* ``envs.web.shop``  — an online shop (``envgym/WebShop-v0``)
-* ``envs.web.mail``  — a mail client (``envgym/WebMail-v0``)
-* ``envs.web.calendar`` — a calendar (``envgym/WebCalendar-v0``)
-* ``envs.web.taskboard`` — a kanban task board (``envgym/WebTaskBoard-v0``)
+* ``envgym.envs.web.shop``  — an online shop (``envgym/WebShop-v0``)
+* ``envgym.envs.web.mail``  — a mail client (``envgym/WebMail-v0``)
+* ``envgym.envs.web.calendar`` — a calendar (``envgym/WebCalendar-v0``)
+* ``envgym.envs.web.taskboard`` — a kanban task board (``envgym/WebTaskBoard-v0``)
 
-Registrations live in :mod:`envs.web.registration`.
+Registrations live in :mod:`envgym.envs.web.registration`.
 """

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from envgym.browser.env import BrowserEnv
 from envgym.tasks import Task
 
-from envs.web.framework import WebApp
+from envgym.envs.web.framework import WebApp
 
 
 class WebAppEnv(BrowserEnv):

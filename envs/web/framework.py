@@ -155,7 +155,7 @@ class WebApp:
     def serve(self) -> WebApp:
         """Start serving on a free 127.0.0.1 port (idempotent); returns ``self``."""
         if self._server is None:
-            from envs.web.server import AppServer
+            from envgym.envs.web.server import AppServer
 
             self._server = AppServer(self.asgi())
         return self

@@ -1,7 +1,7 @@
 """RL algorithm library: advantage estimators, step filters (numpy) and policy losses (torch).
 
 The numpy parts import eagerly; ``losses`` and ``value_heads`` need torch and are loaded on first
-attribute access (``trainers.algorithms.policy_loss``) or by importing the sub-module.
+attribute access (``envgym.trainers.algorithms.policy_loss``) or by importing the sub-module.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from trainers.algorithms.advantages import (
+from envgym.trainers.algorithms.advantages import (
     AdvantageResult,
     dr_grpo_advantages,
     dual_level_advantages,
@@ -19,12 +19,12 @@ from trainers.algorithms.advantages import (
     trajectory_returns,
     turn_level_advantages,
 )
-from trainers.algorithms.filters import (
+from envgym.trainers.algorithms.filters import (
     EntropyFilterResult,
     entropy_step_filter,
     judge_step_filter,
 )
-from trainers.algorithms.hierarchical import (
+from envgym.trainers.algorithms.hierarchical import (
     HAEResult,
     hierarchical_advantages,
     hierarchical_token_advantages,
@@ -62,6 +62,6 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        module = importlib.import_module(f"trainers.algorithms.{_LAZY[name]}")
+        module = importlib.import_module(f"envgym.trainers.algorithms.{_LAZY[name]}")
         return getattr(module, name)
-    raise AttributeError(f"module 'trainers.algorithms' has no attribute {name!r}")
+    raise AttributeError(f"module 'envgym.trainers.algorithms' has no attribute {name!r}")

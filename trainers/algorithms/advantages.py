@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from trainers.algorithms.grouping import (
+from envgym.trainers.algorithms.grouping import (
     TrajectoryLayout,
     combine_ids,
     dense_ids,

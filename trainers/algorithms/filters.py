@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainers.algorithms.grouping import dense_ids
+from envgym.trainers.algorithms.grouping import dense_ids
 
 __all__ = ["EntropyFilterResult", "entropy_step_filter", "judge_step_filter"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainers.algorithms.grouping import TrajectoryLayout, reverse_linear_scan_sorted
+from envgym.trainers.algorithms.grouping import TrajectoryLayout, reverse_linear_scan_sorted
 
 __all__ = ["HAEResult", "hierarchical_advantages", "hierarchical_token_advantages"]
 

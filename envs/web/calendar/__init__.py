@@ -1,5 +1,5 @@
 """``envgym/WebCalendar-v0``: Daybook, a mock calendar driven through a real browser."""
 
-from envs.web.calendar.env import CalendarEnv
+from envgym.envs.web.calendar.env import CalendarEnv
 
 __all__ = ["CalendarEnv"]

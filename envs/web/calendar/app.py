@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from envs.web.framework import WebApp, document, esc, field, form_data, options, qs
+from envgym.envs.web.framework import WebApp, document, esc, field, form_data, options, qs
 
 TODAY = dt.date(2024, 6, 12)
 CALENDARS = {"Work": "#1a73e8", "Personal": "#0b8043", "Family": "#e67c73"}

@@ -1,8 +1,8 @@
 """The calendar env: :class:`CalendarApp` + its task checker + ``tasks.jsonl``."""
 
-from envs.web.calendar.app import CalendarApp
-from envs.web.calendar.checks import check
-from envs.web.env import WebAppEnv
+from envgym.envs.web.calendar.app import CalendarApp
+from envgym.envs.web.calendar.checks import check
+from envgym.envs.web.env import WebAppEnv
 
 
 class CalendarEnv(WebAppEnv):

@@ -1,4 +1,4 @@
-"""Generate ``tasks.jsonl`` for the calendar: ``python -m envs.web.calendar.make_tasks``."""
+"""Generate ``tasks.jsonl`` for the calendar: ``python -m envgym.envs.web.calendar.make_tasks``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from envs.web.calendar.app import PEOPLE, CalendarApp, label_time, occurrences
-from envs.web.taskgen import make_task, write
+from envgym.envs.web.calendar.app import PEOPLE, CalendarApp, label_time, occurrences
+from envgym.envs.web.taskgen import make_task, write
 
 ENV_ID = "envgym/WebCalendar-v0"
 

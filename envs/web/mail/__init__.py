@@ -1,5 +1,5 @@
 """``envgym/WebMail-v0``: Swiftmail, a mock webmail client driven through a real browser."""
 
-from envs.web.mail.env import MailEnv
+from envgym.envs.web.mail.env import MailEnv
 
 __all__ = ["MailEnv"]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from envs.web.framework import WebApp, document, esc, form_data, form_lists, options, pagination, qs
+from envgym.envs.web.framework import WebApp, document, esc, form_data, form_lists, options, pagination, qs
 
 FOLDERS = [("inbox", "Inbox"), ("starred", "Starred"), ("sent", "Sent"), ("drafts", "Drafts"), ("archive", "Archive"),
            ("spam", "Spam"), ("trash", "Trash")]

@@ -1,8 +1,8 @@
 """The mail env: :class:`MailApp` + its task checker + ``tasks.jsonl``."""
 
-from envs.web.env import WebAppEnv
-from envs.web.mail.app import MailApp
-from envs.web.mail.checks import check
+from envgym.envs.web.env import WebAppEnv
+from envgym.envs.web.mail.app import MailApp
+from envgym.envs.web.mail.checks import check
 
 
 class MailEnv(WebAppEnv):

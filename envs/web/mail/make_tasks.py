@@ -1,4 +1,4 @@
-"""Generate ``tasks.jsonl`` for the mail client: ``python -m envs.web.mail.make_tasks``."""
+"""Generate ``tasks.jsonl`` for the mail client: ``python -m envgym.envs.web.mail.make_tasks``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 import re
 from pathlib import Path
 
-from envs.web.mail.app import MailApp, slug
-from envs.web.taskgen import make_task, write
+from envgym.envs.web.mail.app import MailApp, slug
+from envgym.envs.web.taskgen import make_task, write
 
 ENV_ID = "envgym/WebMail-v0"
 

@@ -1,5 +1,5 @@
 """``envgym/WebShop-v0``: Lumen Market, a mock online shop driven through a real browser."""
 
-from envs.web.shop.env import ShopEnv
+from envgym.envs.web.shop.env import ShopEnv
 
 __all__ = ["ShopEnv"]

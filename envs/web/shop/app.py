@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from envs.web.framework import WebApp, document, esc, field, form_data, money, options, pagination, qs
-from envs.web.shop import data
+from envgym.envs.web.framework import WebApp, document, esc, field, form_data, money, options, pagination, qs
+from envgym.envs.web.shop import data
 
 PAGE_SIZE = 12
 

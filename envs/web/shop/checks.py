@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs.web.checking import answer_matches, norm, result
+from envgym.envs.web.checking import answer_matches, norm, result
 
 
 def _line_key(line: dict) -> tuple:

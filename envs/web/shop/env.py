@@ -1,8 +1,8 @@
 """The shop env: :class:`ShopApp` + its task checker + ``tasks.jsonl``."""
 
-from envs.web.env import WebAppEnv
-from envs.web.shop.app import ShopApp
-from envs.web.shop.checks import check
+from envgym.envs.web.env import WebAppEnv
+from envgym.envs.web.shop.app import ShopApp
+from envgym.envs.web.shop.checks import check
 
 
 class ShopEnv(WebAppEnv):

@@ -1,4 +1,4 @@
-"""Generate ``tasks.jsonl`` for the shop: ``python -m envs.web.shop.make_tasks``.
+"""Generate ``tasks.jsonl`` for the shop: ``python -m envgym.envs.web.shop.make_tasks``.
 
 Each task's oracle (``golden.actions``) is computed from the seeded state by the solvers below,
 using the app's stable element ids (bids).
@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from envs.web.shop import data
-from envs.web.shop.app import CartLine, ShopApp, ShopState
-from envs.web.taskgen import make_task, write
+from envgym.envs.web.shop import data
+from envgym.envs.web.shop.app import CartLine, ShopApp, ShopState
+from envgym.envs.web.taskgen import make_task, write
 
 ENV_ID = "envgym/WebShop-v0"
 CARD = {"name": "Casey Morgan", "number": "4242 4242 4242 4242", "exp": "08/27", "cvv": "123", "last4": "4242"}

@@ -1,5 +1,5 @@
 """``envgym/WebTaskBoard-v0``: Trackly, a mock kanban board with project settings, driven through a real browser."""
 
-from envs.web.taskboard.env import TaskBoardEnv
+from envgym.envs.web.taskboard.env import TaskBoardEnv
 
 __all__ = ["TaskBoardEnv"]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from envs.web.framework import WebApp, document, esc, field, form_data, form_lists, options, qs
+from envgym.envs.web.framework import WebApp, document, esc, field, form_data, form_lists, options, qs
 
 PRIORITIES = ["Low", "Medium", "High", "Critical"]
 ROLES = ["Admin", "Member", "Viewer"]

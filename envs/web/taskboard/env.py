@@ -1,8 +1,8 @@
 """The task-board env: :class:`BoardApp` + its task checker + ``tasks.jsonl``."""
 
-from envs.web.env import WebAppEnv
-from envs.web.taskboard.app import BoardApp
-from envs.web.taskboard.checks import check
+from envgym.envs.web.env import WebAppEnv
+from envgym.envs.web.taskboard.app import BoardApp
+from envgym.envs.web.taskboard.checks import check
 
 
 class TaskBoardEnv(WebAppEnv):

@@ -1,12 +1,12 @@
-"""Generate ``tasks.jsonl`` for the task board: ``python -m envs.web.taskboard.make_tasks``."""
+"""Generate ``tasks.jsonl`` for the task board: ``python -m envgym.envs.web.taskboard.make_tasks``."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
-from envs.web.taskboard.app import BoardApp
-from envs.web.taskgen import make_task, write
+from envgym.envs.web.taskboard.app import BoardApp
+from envgym.envs.web.taskgen import make_task, write
 
 ENV_ID = "envgym/WebTaskBoard-v0"
 

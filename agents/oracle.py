@@ -2,7 +2,8 @@
 
 It replays ``task.golden.actions`` when the task has them; otherwise it asks the env's reference
 solver (``env.oracle_action()``), which plans from the current state.  Tests use it to prove every
-task is solvable; the trainer can use its episodes as pre-collected successes.
+task is solvable; the trainer can use its episodes as pre-collected successes.  (Task scripts and
+checks that only need the solver's actions use :mod:`envgym.oracle`.)
 """
 
 from __future__ import annotations
@@ -35,19 +36,3 @@ class OracleAgent(Agent):
             raise RuntimeError(f"{type(self.env).__name__} has no oracle for this state and the task has no golden actions")
         return action
 
-
-def oracle_actions(env: Any, task: Any) -> list[Any]:
-    """The actions of the env's reference solver on ``task``, from reset to the end of the episode
-    (for writing ``golden.actions`` into task files).  A solver action the env rejects is a bug in
-    the solver or the task: it raises instead of being recorded."""
-    env.reset(options={"task": task})
-    solver = env.unwrapped if hasattr(env, "unwrapped") else env
-    actions: list[Any] = []
-    while (action := solver.oracle_action()) is not None:
-        actions.append(action)
-        _, _, terminated, truncated, info = env.step(action)
-        if "action_error" in info:
-            raise RuntimeError(f"{getattr(task, 'task_id', task)}: oracle action {action!r} failed: {info['action_error']}")
-        if terminated or truncated:
-            break
-    return actions

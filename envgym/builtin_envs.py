@@ -1,5 +1,9 @@
-"""Registrations of the environments shipped in ``envs/``.  Only strings here: no env code loads
-until ``envgym.make`` asks for it."""
+"""Registrations of the environments shipped in ``envs/`` (installed as ``envgym.envs``).
+
+Only strings here, exactly as a third-party plugin would register its envs: no env code loads until
+``envgym.make`` asks for it, and the core never imports the env layer.  ``synthesis`` names the
+env's task-synthesis adapter (see :func:`envgym.synth.adapters.make_adapter`).
+"""
 
 from envgym.registration import register
 
@@ -14,6 +18,7 @@ register(
     "envgym.envs.household:HouseholdEnv",
     description="ALFWorld-style text household: find, take, clean/heat/cool and place objects.",
     tags=("text", "procedural", "long-horizon", "subgoals"),
+    synthesis="envgym.envs.household.synthesis:HouseholdAdapter",
 )
 register(
     "envgym/SQL-v0",
@@ -30,4 +35,17 @@ register(
     image="sandbox",
 )
 
-import envgym.envs.web.registration  # noqa: E402,F401  (web envs: registry strings only, no browser code)
+_WEB = dict(tags=("web",), extras=("web",), image="web")
+
+register("envgym/WebShop-v0", "envgym.envs.web.shop:ShopEnv",
+         description="Lumen Market, a mock online shop in a real Chromium: search, filters, cart, checkout, orders.",
+         **_WEB)
+register("envgym/WebMail-v0", "envgym.envs.web.mail:MailEnv",
+         description="Swiftmail, a mock webmail client in a real Chromium: folders, read, compose, reply, forward, labels.",
+         **_WEB)
+register("envgym/WebCalendar-v0", "envgym.envs.web.calendar:CalendarEnv",
+         description="Daybook, a mock calendar in a real Chromium: month/week views, events, invitees, recurrence.",
+         **_WEB)
+register("envgym/WebTaskBoard-v0", "envgym.envs.web.taskboard:TaskBoardEnv",
+         description="Trackly, a mock kanban task board in a real Chromium: boards, cards, assignees, labels, settings.",
+         synthesis="envgym.envs.web.taskboard.synthesis:TaskBoardAdapter", **_WEB)

@@ -41,6 +41,8 @@ class EnvSpec:
     ``entry_point``: ``"module:Class"`` or a callable returning an :class:`envgym.Env`.
     ``kwargs``: default constructor arguments (``make(id, **overrides)`` overrides them).
     ``image``: the container recipe under ``containers/`` used by ``runtime="container"``.
+    ``synthesis``: ``"module:attr"`` of the env's task-synthesis adapter class (a subclass of
+    :class:`envgym.synth.adapters.GenericAdapter`); ``None``: synthesis uses the generic adapter.
     """
 
     id: str
@@ -51,18 +53,27 @@ class EnvSpec:
     max_turns: int | None = None
     image: str = "base"
     extras: tuple[str, ...] = ()  # pip extras the env needs, e.g. ("web",)
+    synthesis: str | None = None
 
     def load(self) -> Callable[..., Any]:
+        """The env class (or factory) behind ``entry_point``."""
         if callable(self.entry_point):
             return self.entry_point
-        module_name, _, attr = self.entry_point.partition(":")
+        return self._resolve(self.entry_point)
+
+    def load_synthesis(self) -> Any:
+        """The synthesis adapter class named by ``synthesis``, or ``None``."""
+        return self._resolve(self.synthesis) if self.synthesis else None
+
+    def _resolve(self, target: str) -> Any:
+        module_name, _, attr = target.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             extras = f" (install envgym[{','.join(self.extras)}])" if self.extras else ""
-            raise ImportError(f"cannot load env {self.id!r} from {self.entry_point!r}: {exc}{extras}") from exc
+            raise ImportError(f"cannot load env {self.id!r} from {target!r}: {exc}{extras}") from exc
         obj: Any = module
-        for part in attr.split("."):
+        for part in attr.split(".") if attr else ():
             obj = getattr(obj, part)
         return obj
 
@@ -90,6 +101,7 @@ def register(
     max_turns: int | None = None,
     image: str = "base",
     extras: tuple[str, ...] | list[str] = (),
+    synthesis: str | None = None,
     override: bool = False,
 ) -> EnvSpec:
     """Register an env under ``id``.  Re-registering the same id needs ``override=True``."""
@@ -104,6 +116,7 @@ def register(
         max_turns=max_turns,
         image=image,
         extras=tuple(extras),
+        synthesis=synthesis,
     )
     with _LOCK:
         existing = _REGISTRY.get(id)
@@ -177,13 +190,6 @@ def _load_plugins() -> None:
                     loaded()
             except Exception as exc:  # a broken plugin must not break every other env
                 logger.warning("envgym plugin %r failed to load: %s", entry.name, exc)
-
-
-def reload_plugins() -> None:
-    """Load the ``envgym.envs`` entry points again (after installing a plugin at run time)."""
-    global _PLUGINS_LOADED
-    _PLUGINS_LOADED = False
-    _load_plugins()
 
 
 def _register_with_gymnasium(env_spec: EnvSpec) -> None:

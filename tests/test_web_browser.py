@@ -318,8 +318,6 @@ def test_set_state_reloads_the_page(shop):
 
 
 def test_registered_ids_make_web_envs():
-    import envgym.envs.web.registration  # noqa: F401  (builtin_envs imports it)
-
     for env_id in ("envgym/WebShop-v0", "envgym/WebMail-v0", "envgym/WebCalendar-v0", "envgym/WebTaskBoard-v0"):
         spec = envgym.spec(env_id)
         assert "web" in spec.tags and spec.extras == ("web",)

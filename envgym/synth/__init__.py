@@ -1,10 +1,11 @@
-"""Verified task synthesis (DESIGN §4–§5): LLM roles as prompt files, an orchestrator in code.
+"""Verified task synthesis: LLM roles as prompt files, an orchestrator in code.
 
 * :mod:`envgym.synth.llm` — async OpenAI-compatible chat client (retries, JSON mode, usage/cost);
 * :mod:`envgym.synth.roles` — versioned role prompts (``prompts/<family>/<role>.v1.md``);
-* :mod:`envgym.synth.adapters` — what synthesis needs from an env family (Household, generic JSON state);
-* :mod:`envgym.synth.web` — the web-app adapter (states loaded in the browser, a UI-action solver as
-  oracle); :mod:`envgym.synth.web_taskboard` — the task board's spec language;
+* :mod:`envgym.synth.adapters` — what synthesis needs from an env (the generic JSON-state adapter; an
+  env's own adapter lives with the env and is named by its registration's ``synthesis=``);
+* :mod:`envgym.synth.web` — the base of web-app adapters (states loaded in the browser, a UI-action
+  solver as oracle), bound to an app's spec language and solver by the app's subclass;
 * :mod:`envgym.synth.checks` — the validity checks and their reason codes;
 * :mod:`envgym.synth.sandbox` — static scan and sandboxed execution of reward code;
 * :mod:`envgym.synth.orchestrator` — propose → generate ∥ discriminate → verify → review rounds;

@@ -79,7 +79,8 @@ class Orchestrator:
         version = self.config.prompt_version
         family = adapter.family
         self.prompts: dict[str, Prompt] = {
-            role: load_prompt(family, role, version) for role in ("proposer", "generator", "discriminator", "critic", "review")
+            role: load_prompt(family, role, version, adapter.prompt_dir)
+            for role in ("proposer", "generator", "discriminator", "critic", "review")
         }
         self.context = adapter.prompt_context()
         self.prefix = self.config.task_prefix or f"synth-{family}-"

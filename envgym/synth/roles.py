@@ -2,8 +2,9 @@
 
 A file holds a header comment naming it, the system prompt, a ``<!-- user -->`` line, and the user
 message template.  ``{{name}}`` placeholders are filled by :meth:`Prompt.messages`; unknown
-placeholders are an error (a typo would otherwise reach the model).  A family without its own file
-for a role falls back to ``generic``.  The header comment stays in the system message so recorded
+placeholders are an error (a typo would otherwise reach the model).  An env's adapter may keep its
+family's prompts beside the env (``adapter.prompt_dir``), searched first.  A family without its own
+file for a role falls back to ``generic``.  The header comment stays in the system message so recorded
 requests say which role and prompt version produced them.
 """
 
@@ -39,12 +40,14 @@ class Prompt:
         return out
 
 
-def load_prompt(family: str, role: str, version: str = "v1") -> Prompt:
-    """The prompt of ``role`` for ``family`` (or ``generic``) at ``version``."""
+def load_prompt(family: str, role: str, version: str = "v1", directory: Path | None = None) -> Prompt:
+    """The prompt of ``role`` for ``family`` at ``version``: from ``directory`` (the family's own
+    prompt folder), else ``PROMPT_DIR/<family>``, else ``PROMPT_DIR/generic``."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
-    for fam in (family, "generic"):
-        path = PROMPT_DIR / fam / f"{role}.{version}.md"
+    places = ([(family, directory)] if directory is not None else []) + [(fam, PROMPT_DIR / fam) for fam in (family, "generic")]
+    for fam, folder in places:
+        path = folder / f"{role}.{version}.md"
         if path.exists():
             text = path.read_text(encoding="utf-8")
             if _USER_MARK not in text:

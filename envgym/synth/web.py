@@ -1,9 +1,14 @@
-"""Task synthesis for the mock web apps (``envs/web``): :class:`WebAdapter`.
+"""Task synthesis for mock web apps driven in a real browser: :class:`WebAdapter`.
 
-A web app joins synthesis with two modules: a **spec language** (``envgym/synth/web_<app>.py``:
-``validate``, ``targets``, ``holds``, ``normalize``, ``side_effect_mutations``, ``SPEC_LANGUAGE``,
-``INCIDENTAL``, ``START_PATH``) and a **solver** (``envs/web/<app>/solver.py``: ``plan(initial,
-target) -> actions``, raising ``Unsolvable``).  The adapter:
+An app joins synthesis with a subclass that names two modules of its own (found through the env's
+registration, ``synthesis="module:Adapter"``; the task board's is
+:class:`envgym.envs.web.taskboard.synthesis.TaskBoardAdapter`):
+
+* ``language`` — the app's **spec language**: ``validate``, ``targets``, ``holds``, ``normalize``,
+  ``side_effect_mutations``, ``SPEC_LANGUAGE``, ``INCIDENTAL``, ``START_PATH``;
+* ``solver`` — ``plan(initial, target) -> actions``, raising ``solver.Unsolvable``.
+
+The adapter:
 
 * shows generators the app's pydantic state schema (``env.state_schema()``, else the app's
   ``State.model_json_schema()``) and a sample state to build from;
@@ -23,35 +28,29 @@ target) -> actions``, raising ``Unsolvable``).  The adapter:
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from envgym.hashing import state_hash
 from envgym.synth.adapters import GenericAdapter, Mutation, Solution, SpecError, StateError
-from envgym.synth.diff import apply_value, json_diff
-
-#: env id -> (spec language module, solver module)
-WEB_APPS: dict[str, tuple[str, str]] = {
-    "envgym/WebTaskBoard-v0": ("envgym.synth.web_taskboard", "envgym.envs.web.taskboard.solver"),
-}
+from envgym.synth.diff import apply_value, json_diff, render_path
 
 
 class WebAdapter(GenericAdapter):
     """Synthesis over one mock web app driven in a real browser (see the module docstring)."""
 
     family = "web"
+    language: ModuleType  # the app's spec language (see the module docstring)
+    solver: ModuleType  # the app's UI-action planner
 
     def __init__(self, env_id: str, *, env_factory: Callable[..., Any] | None = None, env_kwargs: dict[str, Any] | None = None,
                  family: str | None = None, sample_seed: int = 0):
-        if env_id not in WEB_APPS:
-            raise ValueError(f"no web spec language for {env_id!r}; known: {', '.join(WEB_APPS)}")
+        if not (hasattr(self, "language") and hasattr(self, "solver")):
+            raise TypeError(f"{type(self).__name__} must name the app's spec language and solver modules")
         super().__init__(env_id, env_factory=env_factory, env_kwargs=env_kwargs, family=family or "web")
-        language, solver = WEB_APPS[env_id]
-        self.language = importlib.import_module(language)
-        self.solver = importlib.import_module(solver)
         self.sample_seed = sample_seed
         self._solutions: dict[str, Solution] = {}
         self._lock = threading.Lock()
@@ -164,15 +163,9 @@ class WebAdapter(GenericAdapter):
 
     def side_effect_mutations(self, golden: dict[str, Any], spec: dict[str, Any], protected: list[str],
                               limit: int = 3) -> list[Mutation]:
-        out = [Mutation(description, _render(segments), apply_value(golden, segments, value))
+        out = [Mutation(description, render_path(segments), apply_value(golden, segments, value))
                for description, segments, value in self.language.side_effect_mutations(golden, protected, limit)]
         return out or super().side_effect_mutations(golden, spec, protected, limit)
 
 
-def _render(segments: tuple) -> str:
-    from envgym.synth.diff import render_path
-
-    return render_path(segments)
-
-
-__all__ = ["WEB_APPS", "WebAdapter"]
+__all__ = ["WebAdapter"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envgym.agents.oracle import oracle_actions
+from envgym.oracle import oracle_actions
 from envgym import Golden, Task
 from envgym.tasks import write_task_file_main
 from envgym.envs.household.env import ENV_ID, HouseholdEnv

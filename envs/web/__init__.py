@@ -8,5 +8,5 @@ Apps (each a sub-package with ``app.py`` (state + pages), ``checks.py`` (task ch
 * ``envgym.envs.web.calendar`` — a calendar (``envgym/WebCalendar-v0``)
 * ``envgym.envs.web.taskboard`` — a kanban task board (``envgym/WebTaskBoard-v0``)
 
-Registrations live in :mod:`envgym.envs.web.registration`.
+Registrations (strings only) live in :mod:`envgym.builtin_envs`.
 """

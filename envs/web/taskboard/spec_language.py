@@ -23,6 +23,7 @@ add_member          ``name``, ``email``, ``role``                               
 
 ``next_card`` (the card counter) changes in passing.  :func:`holds` is the env-side referee: whether
 a state meets every change of a spec (new cards and members are found by their fields, not ids).
+Task synthesis reaches this module through :class:`envgym.envs.web.taskboard.synthesis.TaskBoardAdapter`.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ import copy
 import re
 from typing import Any
 
+from envgym.synth.diff import matches, render_path
+from envgym.envs.web.taskboard.solver import CARD_FIELDS, PRIORITIES, ROLES
+
 ENV_ID = "envgym/WebTaskBoard-v0"
 START_PATH = "/board"
-CARD_FIELDS = ("title", "description", "column", "assignee", "priority", "labels", "due")
-PRIORITIES = ("Low", "Medium", "High", "Critical")
-ROLES = ("Admin", "Member", "Viewer")
 OPS = ("update_card", "create_card", "delete_card", "rename_project", "set_wip_limit", "set_member_role", "add_member")
 INCIDENTAL = ["next_card"]
 _DATE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
@@ -181,8 +182,6 @@ def normalize(state: dict[str, Any]) -> dict[str, Any]:
 def side_effect_mutations(golden: dict[str, Any], protected: list[str], limit: int) -> list[tuple[str, tuple, Any]]:
     """Up to ``limit`` unrelated edits a user could make by mistake, as ``(description, segments,
     new value)``: another card moved or re-prioritised, a member's role, the project name, a WIP limit."""
-    from envgym.synth.diff import matches, render_path
-
     found: list[tuple[str, tuple, Any]] = []
     columns = [c["id"] for c in golden.get("columns", [])]
     for card in golden.get("cards", []):

@@ -1,1 +1,0 @@
-"""Prompt files of task synthesis (a package so the ``.md`` files ship as package data)."""

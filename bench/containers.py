@@ -35,7 +35,7 @@ from envgym.containers.engine import docker_client, repo_root  # noqa: E402
 from envgym.containers.images import DEFAULT_BASE_IMAGE, base_image, build_image, image_exists, image_tag  # noqa: E402
 from envgym.containers.pool import EnvPool  # noqa: E402
 from envgym.containers.runtime import get_runtime  # noqa: E402
-from envgym.containers.testing import ensure_test_engine  # noqa: E402
+from tests.support.containers import ensure_test_engine  # noqa: E402
 
 
 def summary(samples: list[float]) -> dict[str, Any]:

@@ -39,7 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import envgym  # noqa: E402
 from envgym.remote.client import AsyncRemoteEnv, RemoteEnv, websocket_url  # noqa: E402
 from envgym.remote.server import WS_IMPLEMENTATION  # noqa: E402
-from envgym.remote.testing import NOOP_ID, _read_ready_line, running_server_process  # noqa: E402
+from envgym.remote.loopback import read_ready_line, running_server_process  # noqa: E402
+from tests.support.echo_envs import IMPORTS, NOOP_ID  # noqa: E402
 
 
 def _process_cpu_s(pid: int) -> float | None:
@@ -313,7 +314,7 @@ def openenv_server(python: str, max_sessions: int):
         [python, script, str(max_sessions), WS_IMPLEMENTATION], stdout=subprocess.PIPE, stderr=stderr
     )
     try:
-        yield _read_ready_line(process, 120, stderr), process
+        yield read_ready_line(process, 120, stderr), process
     finally:
         process.kill()
         process.wait(timeout=30)
@@ -348,7 +349,7 @@ def main() -> None:
         "in_process": bench_in_process(max(args.steps, 20000)),
     }
     extra = ("--max-sessions", str(args.sessions + 64))
-    with running_server_process(NOOP_ID, args=extra) as (url, process):
+    with running_server_process(NOOP_ID, imports=IMPORTS, args=extra) as (url, process):
         ws_url = websocket_url(url)
         cpu = _process_cpu_s(process.pid)
         report["websocket_one_session"] = _with_server_cpu(bench_remote_one_session(url, args.steps), process.pid, cpu)
@@ -363,7 +364,7 @@ def main() -> None:
 
     python, version = (None, "skipped (--skip-openenv)") if args.skip_openenv else _openenv_python(args.openenv_python)
     with contextlib.ExitStack() as servers:
-        url, process = servers.enter_context(running_server_process(NOOP_ID, args=extra))
+        url, process = servers.enter_context(running_server_process(NOOP_ID, imports=IMPORTS, args=extra))
         targets = {"envgym": (websocket_url(url), process, ENVGYM_RESET, ENVGYM_STEP)}
         if python is not None:
             try:

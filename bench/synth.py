@@ -21,12 +21,15 @@ import copy
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests.support: the scripted roles
+
 
 def build_roles(n: int):
-    from envgym.synth.testing import ScriptedRoles, household_case, household_reward
+    from tests.support.synth_scripts import ScriptedRoles, household_case, household_reward
 
     goals = [("pick_clean_then_place", "apple", "fridge", "clean"), ("pick_and_place", "mug", "cabinet", None),
              ("pick_heat_then_place", "potato", "countertop", "hot"), ("pick_cool_then_place", "tomato", "diningtable", "cool")]
@@ -63,7 +66,7 @@ def main() -> None:
     parser.add_argument("--max-rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from envgym.agents.openai_stub_server import ScriptedOpenAIServer
+    from tests.support.openai_stub import ScriptedOpenAIServer
     from envgym.synth.cli_ops import synth
 
     roles = build_roles(args.candidates)

@@ -8,7 +8,7 @@ def engine():
     """A container engine that answers (started and bootstrapped if needed); on teardown, asserts
     that the module's tests left no container behind."""
     from envgym.containers.engine import docker_client
-    from envgym.containers.testing import assert_no_leftovers, ensure_test_engine
+    from tests.support.containers import assert_no_leftovers, ensure_test_engine
 
     ensure_test_engine()
     yield docker_client()

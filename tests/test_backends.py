@@ -20,7 +20,7 @@ from envgym.agents.backends import (  # noqa: E402
     TransformersBackend,
     make_backend,
 )
-from envgym.agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
+from tests.support.openai_stub import ScriptedOpenAIServer  # noqa: E402
 from envgym.agents.tiny_policy import STAMP_FILE, build_tiny_policy, load_policy  # noqa: E402
 
 

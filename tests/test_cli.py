@@ -95,8 +95,8 @@ def test_synth_command_writes_tasks_the_env_runs(tmp_path):
     """`envgym synth` against a real loopback OpenAI-compatible server with scripted role replies."""
     import envgym
     from envgym.agents import OracleAgent, run_episode
-    from envgym.agents.openai_stub_server import ScriptedOpenAIServer
-    from envgym.synth.testing import ScriptedRoles, household_case, household_reward
+    from tests.support.openai_stub import ScriptedOpenAIServer
+    from tests.support.synth_scripts import ScriptedRoles, household_case, household_reward
 
     case = household_case(7, "pick_clean_then_place", "apple", "fridge")
     spec = {"type": "pick_clean_then_place", "object": "apple", "receptacle": "fridge", "difficulty": "easy", "tag": "good"}

@@ -31,7 +31,7 @@ from envgym.containers.runtime import (
     prune_containers,
     start_env_container,
 )
-from envgym.containers.testing import containers_of, wait_until
+from tests.support.containers import containers_of, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 MAZE = "envgym/Maze-v0"

@@ -13,7 +13,7 @@ import envgym  # noqa: E402
 from envgym.agents.backends import OpenAIBackend, ScriptedBackend, TransformersBackend  # noqa: E402
 from envgym.agents.llm import ChatFormat, LLMAgent, parse_completion  # noqa: E402
 from envgym.agents.loop import run_episode  # noqa: E402
-from envgym.agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
+from tests.support.openai_stub import ScriptedOpenAIServer  # noqa: E402
 from envgym.agents.tiny_policy import build_tiny_policy, load_policy  # noqa: E402
 from envgym.trajectory import Episode  # noqa: E402
 

@@ -15,7 +15,8 @@ from envgym.agents.base import Agent
 from envgym.agents.loop import run_episode
 from envgym.remote.client import AsyncRemoteEnv, RemoteEnv, make_remote
 from envgym.remote.errors import ProtocolError
-from envgym.remote.testing import ECHO_ID, EchoEnv, gate, running_server
+from envgym.remote.loopback import running_server
+from tests.support.echo_envs import ECHO_ID, EchoEnv, gate
 
 # Text, a function-call string, structured tool calls (dict and JSON-string arguments), unicode,
 # an invalid tool (answered with info["action_error"]) and the terminating action.

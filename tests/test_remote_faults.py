@@ -27,7 +27,8 @@ from envgym.remote.errors import (
     Unauthorized,
 )
 from envgym.remote.protocol import CloseCode
-from envgym.remote.testing import CLOSED_LABELS, ECHO_ID, gate, running_server, running_server_process
+from envgym.remote.loopback import running_server, running_server_process
+from tests.support.echo_envs import CLOSED_LABELS, ECHO_ID, IMPORTS, gate
 
 CAP = 64 * 1024  # a small request cap, so oversized messages stay cheap
 
@@ -270,7 +271,7 @@ class _Repeat(Agent):
 
 
 def test_server_killed_mid_step_is_infra_error_within_5s():
-    with running_server_process(ECHO_ID) as (url, process):
+    with running_server_process(ECHO_ID, imports=IMPORTS) as (url, process):
         raising = RemoteEnv(url, ECHO_ID)
         flagged = RemoteEnv(url, ECHO_ID, raise_on_infra_error=False, env_kwargs={"max_turns": 1000})
         raising.reset(seed=0)
@@ -308,7 +309,7 @@ def test_server_killed_mid_step_is_infra_error_within_5s():
 
 
 def test_async_client_sees_killed_server_as_infra_error():
-    with running_server_process(ECHO_ID) as (url, process):
+    with running_server_process(ECHO_ID, imports=IMPORTS) as (url, process):
 
         async def scenario():
             env = AsyncRemoteEnv(url, ECHO_ID)
@@ -333,7 +334,7 @@ def test_async_client_sees_killed_server_as_infra_error():
 
 def test_frozen_server_is_detected_by_keepalive_within_5s():
     """A server that stops answering (SIGSTOP: socket open, nothing read) is caught by pings."""
-    with running_server_process(ECHO_ID) as (url, process):
+    with running_server_process(ECHO_ID, imports=IMPORTS) as (url, process):
         env = RemoteEnv(url, ECHO_ID, ping_interval_s=0.5, ping_timeout_s=1.0)
         env.reset(seed=0)
         os.kill(process.pid, signal.SIGSTOP)

@@ -12,7 +12,7 @@ from envgym.synth.adapters import GenericAdapter, make_adapter
 from envgym.synth.checks import REASONS, CheckConfig, verify
 from envgym.synth.diff import MISSING, apply_value, json_diff, matches
 from envgym.synth.sandbox import constant_return, run_reward, scan_reward_code
-from envgym.synth.testing import household_case, household_reward
+from tests.support.synth_scripts import household_case, household_reward
 
 
 # ---------------------------------------------------------------------- a generic JSON-state env

@@ -10,7 +10,7 @@ import pytest
 import httpx  # noqa: F401  (a hard requirement: installed by the dev/train extras)
 import fastapi  # noqa: F401  (a hard requirement: installed by the dev/train extras)
 
-from envgym.agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
+from tests.support.openai_stub import ScriptedOpenAIServer  # noqa: E402
 from envgym.synth.llm import ChatClient, LLMBadJSON, LLMError, extract_json  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "give me JSON"}]

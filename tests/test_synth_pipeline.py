@@ -15,11 +15,11 @@ import envgym  # noqa: E402
 from envgym.agents.base import Agent  # noqa: E402
 from envgym.agents.loop import run_episode  # noqa: E402
 from envgym.agents.oracle import OracleAgent  # noqa: E402
-from envgym.agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
+from tests.support.openai_stub import ScriptedOpenAIServer  # noqa: E402
 from envgym.synth.cli_ops import journal_path, report_path, synth  # noqa: E402
 from envgym.synth.filters import majority, rollout_filter  # noqa: E402
 from envgym.synth.reward_runtime import score_task  # noqa: E402
-from envgym.synth.testing import ScriptedRoles, household_case, household_reward  # noqa: E402
+from tests.support.synth_scripts import ScriptedRoles, household_case, household_reward  # noqa: E402
 
 ENV = "envgym/Household-v0"
 CLEAN_APPLE = {"type": "pick_clean_then_place", "object": "apple", "receptacle": "fridge", "difficulty": "easy",

@@ -19,11 +19,11 @@ chromium_path()  # a missing browser fails the suite
 
 import envgym  # noqa: E402
 from envgym.agents.loop import run_episode  # noqa: E402
-from envgym.agents.openai_stub_server import ScriptedOpenAIServer  # noqa: E402
+from tests.support.openai_stub import ScriptedOpenAIServer  # noqa: E402
 from envgym.agents.oracle import OracleAgent  # noqa: E402
 from envgym.synth.adapters import make_adapter  # noqa: E402
 from envgym.synth.cli_ops import journal_path, synth  # noqa: E402
-from envgym.synth.testing import ScriptedRoles, taskboard_reward  # noqa: E402
+from tests.support.synth_scripts import ScriptedRoles, taskboard_reward  # noqa: E402
 from envgym.synth.web import WebAdapter  # noqa: E402
 from envgym.envs.web.taskboard.app import BoardApp  # noqa: E402
 from envgym.envs.web.taskboard.solver import Unsolvable, plan  # noqa: E402

@@ -1,7 +1,7 @@
 """Web envs in a real container (``containers/web/``: Debian's Chromium + the apps), played side by
 side with the same env in this process.
 
-The engine and base image come from the session helpers of ``envgym.containers.testing`` (the engine
+The engine and base image come from the session helpers of ``tests.support.containers`` (the engine
 is started and the base bootstrapped when missing; nothing is skipped).  The ``web`` image is built
 through ``build_image("web")`` (content-hash tag; a lookup when it is up to date).  Each app gets one
 container env and one in-process env; the oracle plays 2 tasks per app on both (one with a seed, one
@@ -22,7 +22,7 @@ import envgym
 from envgym.containers.engine import BUILD_TIMEOUT_S, docker_client
 from envgym.containers.images import build_image, image_tag
 from envgym.containers.runtime import SESSION_ID, container_limits
-from envgym.containers.testing import containers_of
+from tests.support.containers import containers_of
 
 pytestmark = pytest.mark.timeout(900)  # a bare machine installs podman, bootstraps and builds (~2 min)
 

@@ -5,7 +5,7 @@ instance) and clients that make it look local.
 * :mod:`envgym.remote.server` — ``create_app(env_id)`` / ``serve(env_id)`` (FastAPI + uvicorn).
 * :mod:`envgym.remote.client` — ``RemoteEnv`` (sync ``gymnasium.Env``), ``AsyncRemoteEnv``, ``make_remote``.
 * :mod:`envgym.remote.errors` — ``RemoteEnvError``, ``ProtocolError`` and the ``InfraError`` subclasses.
-* :mod:`envgym.remote.testing` — test envs and ``running_server`` for tests.
+* :mod:`envgym.remote.loopback` — ``running_server`` / ``running_server_process``: an env served on 127.0.0.1.
 
 Nothing heavy is imported here: the server's FastAPI/uvicorn and the client's websockets load with
 the submodule that needs them.

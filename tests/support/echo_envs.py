@@ -1,4 +1,4 @@
-"""Test helpers for remote envs: small envs registered on import, and servers started for a test.
+"""Small envs for the remote and transport tests, registered on import (``tests.support.echo_envs``).
 
 * ``envgym-test/Echo-v0`` (:class:`EchoEnv`) — a counter env that echoes actions, with bytes images,
   unicode, nested info, ``get_state``/``set_state``; kwargs ``step_sleep_s`` (sleep in every step),
@@ -6,22 +6,15 @@
   :data:`CLOSED_LABELS` when the env closes).  The action ``"wait:NAME"`` blocks the step on the
   :func:`gate` ``NAME`` until the test releases it (ordering tests without timing).
 * ``envgym-test/NoOp-v0`` (:class:`NoOpEnv`) — does nothing, as fast as possible (benchmarks).
-* :func:`running_server` — serve an env on 127.0.0.1 in a background thread, yield its URL.
-* :func:`running_server_process` — the same in a subprocess (``python -m envgym serve``),
-  yield ``(url, process)`` so a test can kill it.
+
+A server in a subprocess sees them with ``running_server_process(ECHO_ID, imports=IMPORTS)``
+(:mod:`envgym.remote.loopback`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from envgym.actions import Call, InvalidAction
@@ -31,6 +24,8 @@ from envgym.tasks import Task
 
 ECHO_ID = "envgym-test/Echo-v0"
 NOOP_ID = "envgym-test/NoOp-v0"
+#: ``--import`` modules for an env server subprocess that must know these envs
+IMPORTS = (__name__,)
 
 #: Labels of Echo envs that have been closed (in this process), in closing order.
 CLOSED_LABELS: list[str] = []
@@ -171,90 +166,5 @@ class NoOpEnv(Env):
         return {"text": "ok"}
 
 
-register(ECHO_ID, "envgym.remote.testing:EchoEnv", description="Test env: echoes actions.", tags=("test",))
-register(NOOP_ID, "envgym.remote.testing:NoOpEnv", description="Test env: does nothing.", tags=("test",))
-
-
-@contextlib.contextmanager
-def running_server(env_id: str, **kwargs: Any) -> Iterator[str]:
-    """Serve ``env_id`` on 127.0.0.1 (a free port) in a background thread; yield ``http://…`` URL.
-
-    ``kwargs`` go to :func:`envgym.remote.server.create_app`.  The server stops on exit.
-    """
-    from envgym.remote.server import build_server, create_app
-
-    app = create_app(env_id, **kwargs)
-    ready = threading.Event()
-    server, sock = build_server(app, host="127.0.0.1", port=0, on_started=ready.set)
-    server.config.timeout_graceful_shutdown = 2
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="envgym-test-server", daemon=True)
-    thread.start()
-    try:
-        if not ready.wait(timeout=30) or server.should_exit:
-            raise RuntimeError(f"test server for {env_id} did not start")
-        port = sock.getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-
-
-@contextlib.contextmanager
-def running_server_process(
-    env_id: str,
-    *,
-    imports: tuple[str, ...] = ("envgym.remote.testing",),
-    args: tuple[str, ...] = (),
-    startup_timeout_s: float = 60.0,
-) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Serve ``env_id`` from a subprocess (``python -m envgym serve``) on a free 127.0.0.1 port.
-
-    Yields ``(url, process)``; the process is killed on exit if still running.
-    """
-    command = [sys.executable, "-m", "envgym", "serve", env_id, "--host", "127.0.0.1", "--port", "0"]
-    for module in imports:
-        command += ["--import", module]
-    command += list(args)
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: a chatty server must never block on it
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env)
-        try:
-            url = _read_ready_line(process, startup_timeout_s, stderr)
-            yield url, process
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
-            if process.stdout is not None:
-                process.stdout.close()
-
-
-def _read_ready_line(process: subprocess.Popen, timeout_s: float, stderr: Any = None) -> str:
-    """Wait for the ``READY <url>`` line the serve command prints once it accepts connections.
-
-    ``stderr`` (a file the process writes its stderr to) is quoted in the error if it never does.
-    """
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    buffer = b""
-    while time.monotonic() < deadline:
-        readable, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        if not readable:
-            break
-        chunk = os.read(process.stdout.fileno(), 4096)
-        if not chunk:  # the process exited
-            break
-        buffer += chunk
-        for line in buffer.decode("utf-8", "replace").splitlines():
-            if line.startswith("READY "):
-                return line.split(" ", 1)[1].strip()
-    process.kill()
-    process.wait(timeout=10)
-    err = b""
-    if stderr is not None:
-        stderr.seek(0)
-        err = stderr.read()
-    raise RuntimeError(f"env server did not start: {err.decode('utf-8', 'replace')[-2000:]}")
+register(ECHO_ID, f"{__name__}:EchoEnv", description="Test env: echoes actions.", tags=("test",))
+register(NOOP_ID, f"{__name__}:NoOpEnv", description="Test env: does nothing.", tags=("test",))

@@ -1,4 +1,4 @@
-"""Helpers for tests that need real containers (the ``engine`` fixture of ``tests/conftest.py``).
+"""Helpers for tests and benchmarks that need real containers (the ``engine`` fixture of ``tests/conftest.py``).
 
 ``ensure_test_engine()`` follows the project rule that a test needing an optional component starts
 it: it makes an engine answer (``containers/podman-service.sh``: installs podman/runc with apt when

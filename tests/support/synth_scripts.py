@@ -1,7 +1,7 @@
-"""Scripted LLM replies for synthesis tests and benchmarks (served by ``envgym.agents.openai_stub_server``).
+"""Scripted LLM replies for synthesis tests and benchmarks (served by :mod:`tests.support.openai_stub`).
 
 :class:`ScriptedRoles` is a ``replies(endpoint, body)`` callable for
-:class:`envgym.agents.openai_stub_server.ScriptedOpenAIServer`.  It tells the roles apart by the header line
+:class:`tests.support.openai_stub.ScriptedOpenAIServer`.  It tells the roles apart by the header line
 of their system prompt (``envgym-synth role=...``) and the candidates apart by a ``tag`` the
 proposal puts in its spec (every later request quotes the spec):
 
@@ -21,6 +21,11 @@ import json
 import re
 import threading
 from typing import Any
+
+from envgym.oracle import roll_out
+from envgym.envs.household.env import HouseholdEnv
+from envgym.envs.household.generate import build_world
+from envgym.envs.household.goals import Goal
 
 _ROLE = re.compile(r"envgym-synth role=(\w+)")
 _INDEX = re.compile(r"Propose task #(\d+)")
@@ -72,20 +77,13 @@ class ScriptedRoles:
 def household_case(seed: int, goal_type: str, obj: str, receptacle: str | None, difficulty: str = "easy") -> dict[str, Any]:
     """An initial world for a household goal and the golden world the env's planner reaches from it:
     ``{"initial": world, "golden": world, "actions": [...]}``."""
-    from envgym.envs.household.env import HouseholdEnv
-    from envgym.envs.household.generate import build_world
-    from envgym.envs.household.goals import Goal
-
     goal = Goal(goal_type, obj, receptacle)
     world = build_world(seed, goal, difficulty)
     state = {"task_id": "case", "instruction": goal.instruction(), "world": world.to_json(),
              "goal": {"type": goal_type, "object": obj, "receptacle": receptacle}, "subgoals_done": 0, "turn": 0}
     env = HouseholdEnv(max_turns=200)
     env.set_state(copy.deepcopy(state))
-    actions = []
-    while (action := env.oracle_action()) is not None:
-        actions.append(action)
-        env.step(action)
+    actions = roll_out(env).actions
     return {"initial": state["world"], "golden": env.get_state()["world"], "actions": actions}
 
 

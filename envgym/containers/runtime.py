@@ -502,6 +502,24 @@ class ContainerEnv(gymnasium.Wrapper):
     def dead(self) -> bool:
         return self.handle.dead.is_set()
 
+    @property
+    def spec(self) -> Any:
+        """A Gymnasium spec whose ``make()`` opens another session on this env's container (as
+        ``gymnasium.utils.env_checker.check_env`` does for every render mode); the new env does not
+        own the container."""
+        remote_spec = getattr(self.env, "spec", None)
+        if remote_spec is None:
+            return None
+        handle = self.handle
+
+        def entry_point(**kwargs: Any) -> ContainerEnv:
+            return ContainerEnv(remote_spec.make(**kwargs), handle, owns_container=False)
+
+        return gymnasium.envs.registration.EnvSpec(
+            id=remote_spec.id, entry_point=entry_point, kwargs=dict(remote_spec.kwargs),
+            disable_env_checker=True, order_enforce=False,
+        )
+
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._closed:
             raise InfraError("the container env is closed")

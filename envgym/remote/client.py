@@ -26,9 +26,12 @@ loop too (Jupyter).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import sys
+import threading
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -243,8 +246,42 @@ class _SessionMixin:
         )
 
 
+#: Sync sessions still open, closed at interpreter exit (see :func:`_close_open_sessions`).
+_OPEN_SESSIONS: weakref.WeakSet = weakref.WeakSet()
+_EXIT_HOOK_LOCK = threading.Lock()
+_EXIT_HOOK_INSTALLED = False
+#: How long the exit hook waits for the server to acknowledge each ``close``.
+EXIT_CLOSE_TIMEOUT_S = 1.0
+
+
+def _track_open_session(env: RemoteEnv) -> None:
+    global _EXIT_HOOK_INSTALLED
+    with _EXIT_HOOK_LOCK:
+        _OPEN_SESSIONS.add(env)
+        if not _EXIT_HOOK_INSTALLED:
+            atexit.register(_close_open_sessions)
+            _EXIT_HOOK_INSTALLED = True
+
+
+def _close_open_sessions() -> None:
+    """Close every session the program left open, while the connections' threads still run.
+
+    ``atexit`` callbacks run before the interpreter freezes its daemon threads; a graceful websocket
+    close joins the connection's reader thread, so it must happen here, never in ``__del__`` (a
+    finaliser at shutdown would wait on a thread that can no longer run).  Each close waits at most
+    :data:`EXIT_CLOSE_TIMEOUT_S` for the server, so a dead server cannot delay the exit."""
+    for env in list(_OPEN_SESSIONS):
+        try:
+            env._close(EXIT_CLOSE_TIMEOUT_S)
+        except Exception:
+            pass
+
+
 class RemoteEnv(_SessionMixin, gymnasium.Env):
-    """A remote env as a synchronous ``gymnasium.Env`` (one WebSocket session)."""
+    """A remote env as a synchronous ``gymnasium.Env`` (one WebSocket session).
+
+    A session left open is closed when the program exits (an ``atexit`` hook), so scripts that never
+    call ``close()`` still exit promptly and the server frees the session."""
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
 
@@ -300,6 +337,7 @@ class RemoteEnv(_SessionMixin, gymnasium.Env):
         self.action_space = ActionSpace(tool_names=self.tool_names)
         self.metadata = {**type(self).metadata, **(reply.get("metadata") or {})}
         self.spec = self._gym_spec()
+        _track_open_session(self)
 
     def _gym_spec(self) -> Any:
         """A Gymnasium spec whose ``make()`` opens another session on the same server."""
@@ -414,28 +452,30 @@ class RemoteEnv(_SessionMixin, gymnasium.Env):
 
     def close(self) -> None:
         """End the session (the server closes the env).  Safe to call twice."""
+        self._close(min(self.connect_timeout_s, 5.0))
+
+    def _close(self, timeout_s: float) -> None:
         if self._closed:
             return
         ws = self._ws
         if ws is not None and self._broken is None:
             try:
-                self._request({"type": "close"}, "close", min(self.connect_timeout_s, 5.0))
+                self._request({"type": "close"}, "close", timeout_s)
             except RemoteError:
                 pass
         self._closed = True
+        _OPEN_SESSIONS.discard(self)
         if ws is not None:
             try:
                 ws.close()
             except Exception:
                 pass
 
-    def __del__(self) -> None:  # a forgotten env must not keep its socket thread alive
-        ws = getattr(self, "_ws", None)
-        if ws is not None and not getattr(self, "_closed", True):
-            try:
-                ws.close()
-            except Exception:
-                pass
+    def __del__(self) -> None:
+        # A forgotten env: drop the socket without a closing handshake.  A graceful close would join
+        # the connection's reader thread, which hangs forever during interpreter shutdown.
+        if not getattr(self, "_closed", True):
+            _abort_sync(getattr(self, "_ws", None))
 
     def __repr__(self) -> str:
         return f"RemoteEnv({self.url!r}, {self.env_id!r}, session={self.session_id})"

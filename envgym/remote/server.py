@@ -158,9 +158,9 @@ def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
 class _Session:
     """One connection's state.  ``env`` is touched only on ``worker``'s thread."""
 
-    __slots__ = ("session_id", "websocket", "worker", "env", "last_active", "busy", "expired", "env_closed")
+    __slots__ = ("session_id", "websocket", "worker", "env", "last_active", "busy", "expired", "env_closed", "protocol")
 
-    def __init__(self, session_id: str, websocket: Any, worker: _SessionWorker | None):
+    def __init__(self, session_id: str, websocket: Any, worker: _SessionWorker | None, protocol: Any = None):
         self.session_id = session_id
         self.websocket = websocket
         self.worker = worker
@@ -169,6 +169,15 @@ class _Session:
         self.busy = False
         self.expired = False
         self.env_closed = False
+        #: Another protocol spoken on this session (``handle(session, text)`` and ``error_text(code,
+        #: message)``, e.g. :class:`envgym.interop.openenv_server.OpenEnvSession`); ``None``: envgym's.
+        self.protocol = protocol
+
+    def error_text(self, code: str, message: str) -> str:
+        """A session-level error (capacity, expiry, size) in this session's protocol."""
+        if self.protocol is not None:
+            return self.protocol.error_text(code, message)
+        return error_reply(None, code, message)
 
 
 class EnvServer:
@@ -293,6 +302,10 @@ class EnvServer:
             return dumps({"type": "oracle_action", "id": rid, "action": env.oracle_action()}), False
         raise AssertionError(f"unhandled request type {kind!r}")  # pragma: no cover
 
+    def make_session_env(self, session: _Session) -> Any:
+        """Build the session's env with the server's kwargs (on the session thread)."""
+        return self._make_env(session, {})
+
     def _make_env(self, session: _Session, kwargs: dict[str, Any]) -> Any:
         env = envgym.make(self.env_id, **{**self.env_kwargs, **kwargs})
         session.env = env
@@ -326,28 +339,22 @@ class EnvServer:
                 logger.warning("closing env of session %s raised", session.session_id, exc_info=True)
 
     # ------------------------------------------------------------------ sessions (event loop)
-    async def run_session(self, websocket: Any) -> None:
-        """Serve one WebSocket connection until it closes."""
+    async def run_session(self, websocket: Any, protocol: Any = None) -> None:
+        """Serve one WebSocket connection until it closes; ``protocol``: see :attr:`_Session.protocol`."""
         if not self.authorized(websocket.headers, websocket.query_params):
             self.refused_sessions += 1
             await _deny(websocket, 401, ErrorCode.UNAUTHORIZED, "missing or wrong bearer token")
             return
-        if len(self.sessions) >= self.max_sessions:
-            self.refused_sessions += 1
+        session = self.open_session(websocket, protocol)
+        if session is None:
             await websocket.accept()
             with contextlib.suppress(Exception):
-                await websocket.send_text(error_reply(
-                    None, ErrorCode.CAPACITY_REACHED,
+                await websocket.send_text(_Session("", websocket, None, protocol).error_text(
+                    ErrorCode.CAPACITY_REACHED,
                     f"server holds its maximum of {self.max_sessions} sessions; try again later",
                 ))
                 await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="capacity reached")
             return
-        number = next(self._counter)
-        session = _Session(
-            uuid.uuid4().hex, websocket, _SessionWorker(asyncio.get_running_loop(), f"envgym-session-{number}")
-        )
-        self.sessions[session.session_id] = session  # registered before any await: the cap is exact
-        self.total_sessions += 1
         close_normally = False
         try:
             await websocket.accept()
@@ -355,12 +362,31 @@ class EnvServer:
         except Exception:  # the connection broke mid-send; nothing to tell the client
             logger.debug("session %s ended by a connection error", session.session_id, exc_info=True)
         finally:
-            self.sessions.pop(session.session_id, None)
-            session.worker.submit(self.close_env, session)
-            session.worker.stop()
+            await self.close_session(session)
             if close_normally:
                 with contextlib.suppress(Exception):
                     await websocket.close(code=CloseCode.NORMAL)
+
+    def open_session(self, websocket: Any, protocol: Any = None) -> _Session | None:
+        """Register a new session with its own thread; ``None`` when the server is full."""
+        if len(self.sessions) >= self.max_sessions:
+            self.refused_sessions += 1
+            return None
+        number = next(self._counter)
+        session = _Session(
+            uuid.uuid4().hex, websocket, _SessionWorker(asyncio.get_running_loop(), f"envgym-session-{number}"), protocol
+        )
+        self.sessions[session.session_id] = session  # registered before any await: the cap is exact
+        self.total_sessions += 1
+        return session
+
+    async def close_session(self, session: _Session) -> None:
+        """Unregister a session, close its env on its thread and let the thread end (idempotent)."""
+        if self.sessions.pop(session.session_id, None) is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            session.worker.submit(self.close_env, session)
+        session.worker.stop()
 
     async def _serve_requests(self, session: _Session) -> bool:
         """The request loop; True when the client asked to close (the server closes the socket)."""
@@ -368,6 +394,7 @@ class EnvServer:
         receive = websocket.receive
         send = websocket.send
         submit = session.worker.submit
+        handle = self.handle if session.protocol is None else session.protocol.handle
         limit = self.max_message_bytes
         while True:
             session.busy = False
@@ -377,21 +404,22 @@ class EnvServer:
             if message["type"] == "websocket.disconnect":
                 return False
             if session.expired:
-                await websocket.send_text(error_reply(None, ErrorCode.SESSION_EXPIRED, "session expired"))
+                await websocket.send_text(session.error_text(ErrorCode.SESSION_EXPIRED, "session expired"))
                 return False
             text = message.get("text")
             if text is None:
-                reply = error_reply(None, ErrorCode.INVALID_JSON, "binary frames are not accepted; send JSON as text frames")
+                reply = session.error_text(ErrorCode.INVALID_JSON, "binary frames are not accepted; send JSON as text frames")
                 close_after = False
             elif len(text) > limit:
-                reply = error_reply(
-                    None, ErrorCode.MESSAGE_TOO_LARGE,
+                reply = session.error_text(
+                    ErrorCode.MESSAGE_TOO_LARGE,
                     f"message of {len(text)} characters exceeds the limit of {limit}",
                 )
                 close_after = False
             else:
-                reply, close_after = await submit(self.handle, session, text)
-            await send({"type": "websocket.send", "text": reply})
+                reply, close_after = await submit(handle, session, text)
+            if reply is not None:
+                await send({"type": "websocket.send", "text": reply})
             if close_after:
                 return True
 
@@ -414,8 +442,8 @@ class EnvServer:
         with contextlib.suppress(Exception):
             await session.worker.submit(self.close_env, session)
         with contextlib.suppress(Exception):
-            await session.websocket.send_text(error_reply(
-                None, ErrorCode.SESSION_EXPIRED,
+            await session.websocket.send_text(session.error_text(
+                ErrorCode.SESSION_EXPIRED,
                 f"session idle for more than {self.idle_timeout_s:g} s; its env was closed",
             ))
             await session.websocket.close(code=CloseCode.SESSION_EXPIRED, reason="session expired")
@@ -551,10 +579,12 @@ def create_app(
     env_kwargs: dict | None = None,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     allow_client_kwargs: bool = True,
+    openenv_prefix: str | None = "/openenv",
 ) -> Any:
     """A FastAPI app serving ``env_id`` (see the module docstring).  ``app.state.env_server`` holds
     the :class:`EnvServer`.  Run it with :func:`serve`, or any ASGI server with a WebSocket frame limit
-    of :func:`transport_limit` ``(max_message_bytes)``."""
+    of :func:`transport_limit` ``(max_message_bytes)``.  OpenEnv's protocol is served under
+    ``openenv_prefix`` too (:mod:`envgym.interop.openenv`; ``None``: not at all)."""
     server = EnvServer(
         env_id,
         max_sessions=max_sessions,
@@ -613,6 +643,10 @@ def create_app(
     async def websocket_endpoint(websocket: WebSocket) -> None:
         await server.run_session(websocket)
 
+    if openenv_prefix is not None:
+        from envgym.interop.openenv_server import mount_openenv
+
+        mount_openenv(app, prefix=openenv_prefix)
     return app
 
 
@@ -728,22 +762,24 @@ def serve(
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     allow_client_kwargs: bool = True,
     on_ready: Any = None,
+    openenv_root: bool = False,
 ) -> None:
     """Serve ``env_id`` until interrupted (blocking).  Binds 127.0.0.1 unless told otherwise.
 
     ``on_ready(url)`` is called once the server accepts connections (``port=0`` picks a free port).
+    OpenEnv's protocol is served under ``/openenv``, or at the root with ``openenv_root`` (envgym's
+    then under ``/envgym``: :func:`envgym.interop.openenv_server.create_openenv_app`).
     """
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         logger.warning("serving %s on %s without a token: anyone who can reach it can run the env", env_id, host)
-    app = create_app(
-        env_id,
-        max_sessions=max_sessions,
-        token=token,
-        idle_timeout_s=idle_timeout_s,
-        env_kwargs=env_kwargs,
-        max_message_bytes=max_message_bytes,
-        allow_client_kwargs=allow_client_kwargs,
-    )
+    settings = {"max_sessions": max_sessions, "token": token, "idle_timeout_s": idle_timeout_s, "env_kwargs": env_kwargs,
+                "max_message_bytes": max_message_bytes, "allow_client_kwargs": allow_client_kwargs}
+    if openenv_root:
+        from envgym.interop.openenv_server import create_openenv_app
+
+        app = create_openenv_app(env_id, **settings)
+    else:
+        app = create_app(env_id, **settings)
     sock_box: list[Any] = []
 
     def started() -> None:

@@ -187,12 +187,29 @@ def build_tiny_policy(
     return target
 
 
+def require_model_dir(path_or_hf_id: str | os.PathLike) -> None:
+    """Fail clearly when a local path (absolute, ``./``, ``~`` or existing) is not a model directory;
+    anything else is left to the hub lookup."""
+    from envgym.errors import UsageError
+
+    text = str(path_or_hf_id)
+    path = Path(text).expanduser()
+    if not (path.is_absolute() or text.startswith((".", "~")) or path.exists()):
+        return
+    if not path.is_dir():
+        raise UsageError(f"no model directory at {text}: pass a Hugging Face model directory or a hub id")
+    if not (path / "config.json").is_file():
+        raise UsageError(f"{text} is not a model directory (it has no config.json): pass a directory written by "
+                         "save_pretrained (config.json, weights, tokenizer files) or a hub id")
+
+
 def load_policy(path_or_hf_id: str | os.PathLike, device: str = "cpu", dtype: Any = None) -> tuple[Any, Any]:
     """``(model, tokenizer)`` from a directory or hub id, the way any real checkpoint loads.
 
     ``dtype``: a ``torch.dtype``, a name (``"float32"``, ``"bfloat16"``) or ``None`` (float32 on CPU,
     the checkpoint's dtype elsewhere).
     """
+    require_model_dir(path_or_hf_id)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

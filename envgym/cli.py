@@ -21,7 +21,10 @@ from typing import Any, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="envgym: environments for LLM agents.")
+from envgym.cli_errors import _friendly_group_class
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="envgym: environments for LLM agents.",
+                  cls=_friendly_group_class())
 containers_app = typer.Typer(no_args_is_help=True, help="Manage envgym containers.")
 app.add_typer(containers_app, name="containers")
 
@@ -46,14 +49,34 @@ def _parse_kwargs(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _version(value: bool) -> None:
+    if value:
+        import envgym
+
+        typer.echo(f"envgym {envgym.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version and exit"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks instead of short error messages (or ENVGYM_DEBUG=1)"),
+) -> None:
+    """envgym: environments for LLM agents."""
+
+
 def _make(env_id: str, kwargs: dict[str, Any]):
     import envgym
+    from envgym.errors import EnvgymError, UsageError
 
+    envgym.spec(env_id)  # an unknown id fails here, with suggestions
     try:
         return envgym.make(env_id, **kwargs)
-    except envgym.UnknownEnvError as exc:
-        _console().print(f"[red]{exc}")
-        raise typer.Exit(2) from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, EnvgymError) or not kwargs:
+            raise
+        given = " ".join(f"--kw {k}={json.dumps(v)}" for k, v in kwargs.items())
+        raise UsageError(f"{env_id} rejected {given}: {exc}") from exc
 
 
 @app.command("list")
@@ -154,7 +177,7 @@ def run(
 ) -> None:
     """Run an agent for N episodes, record them, and print a summary."""
     summary = run_agent(env_id, agent, episodes, out, seed, task_file, use_env_tasks, _parse_kwargs(kw))
-    if summary["episodes"] == 0:
+    if summary["episodes"] == 0 or summary["infra_errors"] == summary["episodes"]:
         raise typer.Exit(1)
 
 
@@ -183,6 +206,7 @@ def run_agent(
     tasks = list(load_tasks(task_file)) if task_file else (list(env.unwrapped.tasks) if use_env_tasks else None)
     writer = EpisodeWriter(out) if out else None
     successes, returns, turns, infra = 0, [], [], 0
+    first_infra_error: str | None = None
     columns = [TextColumn(f"[bold]{env_id}[/] {agent_name}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("success {task.fields[rate]:.0%}"), TimeElapsedColumn()]
     try:
@@ -193,7 +217,9 @@ def run_agent(
                 episode = run_episode(env, agent, task=task, seed=seed + i, env_id=env_id)
                 if writer:
                     writer.write(episode)
-                infra += episode.infra_error is not None
+                if episode.infra_error is not None:
+                    infra += 1
+                    first_infra_error = first_infra_error or episode.infra_error
                 successes += episode.success
                 returns.append(episode.total_return)
                 turns.append(episode.num_turns)
@@ -214,8 +240,14 @@ def run_agent(
         f"[bold]{env_id}[/] {agent_name}: success {summary['success_rate']:.1%}, "
         f"mean return {summary['mean_return']:.3f}, mean turns {summary['mean_turns']:.1f}"
         + (f", infra errors {infra}" if infra else "")
-        + (f"  → {out}" if out else "")
+        + (f"  → {out}" if out else ""),
+        highlight=False,
     )
+    if first_infra_error:
+        from envgym.cli_errors import explain_infra_error
+
+        console.print(f"[magenta]the env failed (infra error, not scored):[/] {explain_infra_error(first_infra_error)}",
+                      markup=True, highlight=False)
     return summary
 
 

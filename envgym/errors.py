@@ -14,6 +14,17 @@ class UnknownEnvError(EnvgymError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownTaskError(EnvgymError, KeyError):
+    """No task with that id in the task set.  The message names the set and close ids."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UsageError(EnvgymError, ValueError):
+    """The user asked for something that cannot work; the message says what to do instead."""
+
+
 class TaskFileError(EnvgymError, ValueError):
     """A task file is malformed.  The message names the file and line."""
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from envgym.errors import TaskFileError
+from envgym.errors import TaskFileError, UnknownTaskError
 from envgym.fileio import atomic_write
 from envgym.hashing import state_hash
 
@@ -123,7 +123,7 @@ class TaskSet(Sequence[Task]):
             close = difflib.get_close_matches(task_id, self._by_id, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             where = f" in {self.source}" if self.source else ""
-            raise KeyError(f"no task {task_id!r}{where}{hint}") from None
+            raise UnknownTaskError(f"no task {task_id!r}{where}{hint}") from None
 
     def sample(self, rng: np.random.Generator) -> Task:
         if not self._tasks:

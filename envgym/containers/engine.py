@@ -3,7 +3,7 @@
 Resolution order: ``DOCKER_HOST``; the default Docker socket; the Podman socket that
 ``containers/podman-service.sh`` starts (``/run/envgym/podman.sock`` or ``$ENVGYM_PODMAN_DIR``).
 ``ensure_engine()`` runs that script when nothing answers, so a bare machine with apt gets a working
-engine (tests use it; users can run ``eval "$(containers/podman-service.sh)"`` themselves).
+engine (tests use it; users can run ``bash containers/podman-service.sh`` themselves).
 
 The ``docker`` package is imported lazily: ``import envgym`` never needs it.
 """
@@ -22,6 +22,11 @@ DEFAULT_API_TIMEOUT_S = 60
 BUILD_TIMEOUT_S = 3600
 
 _LOCK = threading.Lock()
+
+
+class EngineUnavailable(InfraError):
+    """No container engine answers (none found, or ``DOCKER_HOST`` names a dead one)."""
+
 _CLIENTS: dict[tuple[str, int], Any] = {}
 
 
@@ -69,13 +74,23 @@ def docker_client(timeout: int = DEFAULT_API_TIMEOUT_S) -> Any:
         client = _CLIENTS.get(key)
         if client is None:
             if url is None:
-                raise InfraError(
-                    "no container engine found: set DOCKER_HOST, start Docker, or run "
-                    "`eval \"$(containers/podman-service.sh)\"`"
+                raise EngineUnavailable(
+                    "no container engine found: start one with `bash containers/podman-service.sh` "
+                    "(Podman with the Docker API), or start Docker, or set DOCKER_HOST"
                 )
-            client = docker.DockerClient(base_url=url, timeout=timeout)
+            try:
+                client = docker.DockerClient(base_url=url, timeout=timeout)
+            except docker.errors.DockerException as exc:
+                raise EngineUnavailable(_dead_engine_message(url)) from exc
             _CLIENTS[key] = client
         return client
+
+
+def _dead_engine_message(url: str) -> str:
+    if os.environ.get("DOCKER_HOST"):
+        return (f"no container engine answers at DOCKER_HOST={url}: start it, or run "
+                "`bash containers/podman-service.sh` and export the DOCKER_HOST it prints (or unset DOCKER_HOST)")
+    return f"no container engine answers at {url}: start one with `bash containers/podman-service.sh`, or start Docker"
 
 
 def engine_answers() -> bool:

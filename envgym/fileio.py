@@ -2,12 +2,17 @@
 
 ``atomic_write`` writes to a temporary file in the same directory, fsyncs it and renames it over the
 target: readers see the old file or the new one, never half of one, even if the process is killed.
+:class:`JsonlAppender` appends whole lines under a file lock, so several writers never lose a line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -43,75 +48,111 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def repair_jsonl_tail(path: str | os.PathLike) -> int:
-    """Cut a torn last line (one without its newline) off a JSONL file; return bytes removed.
+@contextlib.contextmanager
+def _append_lock(fd: int) -> Iterator[None]:
+    """An exclusive ``flock`` on ``fd``'s file: excludes every other appender, in this process (each
+    appender has its own open file description) and in others; the kernel drops it if the holder dies."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
-    Appenders write whole lines with one ``write``; a kill mid-write can only leave a partial *last*
-    line, which this removes before appending again.
-    """
-    path = Path(path)
-    if not path.exists():
+
+def _cut_torn_tail(fd: int, block: int = 1 << 16) -> int:
+    """Truncate ``fd``'s file after its last newline (call with the append lock held); return bytes cut."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
         return 0
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    with open(path, "rb+") as handle:
-        handle.seek(-1, os.SEEK_END)
-        if handle.read(1) == b"\n":
-            return 0
-        # scan back for the last newline
-        block = 1 << 16
-        end = size
-        cut = 0
-        while end > 0:
-            start = max(0, end - block)
-            handle.seek(start)
-            chunk = handle.read(end - start)
-            index = chunk.rfind(b"\n")
-            if index >= 0:
-                cut = start + index + 1
-                break
-            end = start
-        handle.truncate(cut)
-        handle.flush()
-        os.fsync(handle.fileno())
-        return size - cut
+    end, cut = size, 0
+    while end > 0:
+        start = max(0, end - block)
+        index = os.pread(fd, end - start, start).rfind(b"\n")
+        if index >= 0:
+            cut = start + index + 1
+            break
+        end = start
+    os.ftruncate(fd, cut)
+    os.fsync(fd)
+    return size - cut
 
 
 class JsonlAppender:
-    """Append lines to a JSONL file durably: one ``os.write`` of a whole line on an ``O_APPEND``
-    descriptor (then ``fsync`` if asked), thread-safe.  On open, a torn last line left by a killed
-    writer is cut off (:func:`repair_jsonl_tail`), so the file only ever holds complete lines."""
+    """Append lines to a JSONL file durably, with any number of writers (threads or processes).
+
+    Each append holds the file's lock (:func:`locked`), cuts a torn last line a killed writer may
+    have left (only then, when no live writer can be mid-line), and writes the whole line on an
+    ``O_APPEND`` descriptor (then ``fsync`` if asked).  So the file only ever holds complete lines,
+    and no writer's line is lost or cut by another's.  If the path was replaced (``atomic_write``,
+    see :func:`envgym.trajectory.write_episodes`) or deleted since it was opened, the appender
+    reopens it, so its lines never go to an orphaned file.
+    """
 
     def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
-        import threading
-
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        repair_jsonl_tail(self.path)
         self.fsync = fsync
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = self._open()
         self._lock = threading.Lock()
         self.count = 0
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _current(self) -> bool:
+        """Whether our descriptor is still the file at ``self.path`` (call with the lock held)."""
+        try:
+            return os.stat(self.path).st_ino == os.fstat(self._fd).st_ino
+        except FileNotFoundError:
+            return False
 
     def append_line(self, text: str) -> None:
         """Append ``text`` (one JSON document, no newline) as a line."""
         line = (text + "\n").encode("utf-8")
         with self._lock:
-            written = os.write(self._fd, line)
-            while written < len(line):  # os.write may be partial for very large records
-                written += os.write(self._fd, line[written:])
-            if self.fsync:
-                os.fsync(self._fd)
+            if self._fd < 0:
+                raise ValueError(f"the appender of {self.path} is closed")
+            while True:
+                with _append_lock(self._fd):
+                    if self._current():
+                        _cut_torn_tail(self._fd)
+                        _write_all(self._fd, line)
+                        if self.fsync:
+                            os.fsync(self._fd)
+                        break
+                os.close(self._fd)
+                self._fd = self._open()
             self.count += 1
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    written = os.write(fd, data)
+    while written < len(data):  # os.write may be partial for very large records
+        written += os.write(fd, data[written:])
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold the append lock of ``path`` (if it exists): no :class:`JsonlAppender` writes to it meanwhile."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        with _append_lock(fd):
+            yield
+    finally:
+        os.close(fd)

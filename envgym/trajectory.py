@@ -7,8 +7,9 @@ per-token logprobs, the policy version that sampled them, and hierarchical segme
 Files are JSONL, one episode per line.  Writers never leave a corrupt file behind:
 
 * :func:`write_episodes` replaces a file atomically (temp file + fsync + rename);
-* :class:`EpisodeWriter` appends one whole line per ``write`` and fsyncs it; on open it cuts a torn
-  last line left by a killed process, so a file holds only complete episodes.
+* :class:`EpisodeWriter` appends one whole line per ``write`` under a file lock and fsyncs it; before
+  appending it cuts a torn last line left by a killed process, so a file holds only complete episodes,
+  and several writers (threads or processes) on one file lose nothing.
 
 Bytes (screenshots) are stored as ``{"$bytes": "<base64>"}`` and restored as ``bytes`` on read, so a
 round trip is lossless.
@@ -25,12 +26,35 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from envgym.fileio import JsonlAppender, atomic_write
+from envgym.fileio import JsonlAppender, atomic_write, locked
+
+
+@dataclass(kw_only=True)
+class TokenFields:
+    """What a model-backed agent records per turn for the trainer (never re-tokenised): the exact
+    prompt and completion ids, the completion's logprobs and the policy version that sampled them;
+    for hierarchical agents the segment and level.  ``Decision`` (the agent's answer) and
+    :class:`Turn` (the stored record) both carry these fields; :func:`token_fields` copies them."""
+
+    prompt_ids: list[int] | None = None
+    completion_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    policy_version: int | None = None
+    segment_id: int | None = None
+    level: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def token_fields(record: TokenFields) -> dict[str, Any]:
+    """The :class:`TokenFields` of ``record`` as keyword arguments (``extra`` copied)."""
+    out = {f.name: getattr(record, f.name) for f in fields(TokenFields)}
+    out["extra"] = dict(out["extra"])
+    return out
 
 
 @dataclass
-class Turn:
-    """One agent step: observation seen → action taken → outcome."""
+class Turn(TokenFields):
+    """One agent step: observation seen → action taken → outcome (+ the :class:`TokenFields`)."""
 
     index: int
     observation: dict[str, Any]
@@ -39,15 +63,6 @@ class Turn:
     terminated: bool = False
     truncated: bool = False
     info: dict[str, Any] = field(default_factory=dict)
-    # --- filled by model-backed agents, used by the trainer (never re-tokenised) ---
-    prompt_ids: list[int] | None = None
-    completion_ids: list[int] | None = None
-    logprobs: list[float] | None = None
-    policy_version: int | None = None
-    # --- hierarchical agents: which segment this turn belongs to and what the agent emitted ---
-    segment_id: int | None = None
-    level: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,8 +137,10 @@ def decode_value(value: Any) -> Any:
 
 
 def write_episodes(path: str | os.PathLike, episodes: Iterable[Episode]) -> None:
-    """Replace ``path`` with these episodes, atomically."""
-    atomic_write(path, "".join(episode.to_json() + "\n" for episode in episodes))
+    """Replace ``path`` with these episodes, atomically; appenders wait, then append to the new file."""
+    text = "".join(episode.to_json() + "\n" for episode in episodes)
+    with locked(path):
+        atomic_write(path, text)
 
 
 def read_episodes(path: str | os.PathLike) -> list[Episode]:

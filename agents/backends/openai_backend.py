@@ -11,12 +11,11 @@ Token-in/token-out where the server allows it:
 * a request with only ``messages`` goes to ``POST /v1/chat/completions`` (plain chat use; tool calls
   come back in ``Generation.tool_calls``).
 
-Reliability: one shared ``httpx.AsyncClient`` per event loop, at most ``max_concurrency`` requests in
-flight, a timeout per request, and up to ``max_retries`` retries with exponential backoff
-(``backoff * 2**attempt``, capped at ``max_backoff``; ``Retry-After`` honoured) on connection errors,
-timeouts, HTTP 408/409/429/5xx and unparseable replies.  Exhausted retries raise
-:class:`BackendTimeout` (last failure a timeout) or :class:`BackendError`.  ``usage`` counts requests,
-retries and tokens.
+Reliability comes from :class:`envgym.llm_http.OpenAICompatibleClient` (one connection pool per event
+loop, at most ``max_concurrency`` requests in flight, a timeout per request, retries with exponential
+backoff on connection errors, timeouts, retryable statuses and unparseable replies).  Exhausted
+retries raise :class:`BackendTimeout` (last failure a timeout) or :class:`BackendError`.  ``usage``
+counts requests, retries and tokens.
 """
 
 from __future__ import annotations
@@ -26,6 +25,9 @@ import json
 import threading
 from typing import Any
 
+from envgym.llm_http import HTTPGaveUp, HTTPRejected, OpenAICompatibleClient
+from envgym.loop_thread import LoopThread
+
 from envgym.agents.backends.base import (
     FINISH_STOP,
     Backend,
@@ -34,16 +36,6 @@ from envgym.agents.backends.base import (
     Generation,
     GenerationRequest,
 )
-from envgym.httputil import as_float, error_message
-
-RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, timeout: bool = False, retry_after: float | None = None):
-        super().__init__(message)
-        self.timeout = timeout
-        self.retry_after = retry_after
 
 
 class _Rejected(BackendError):
@@ -85,30 +77,27 @@ class OpenAIBackend(Backend):
         self.model = model
         self._tokenizer = tokenizer
         self.mode = mode
-        self.timeout = float(timeout)
-        self.connect_timeout = float(connect_timeout)
-        self.max_retries = int(max_retries)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self.max_concurrency = int(max_concurrency)
+        self.http = OpenAICompatibleClient(base_url, api_key=api_key, headers=headers, timeout=timeout,
+                                           connect_timeout=connect_timeout, max_retries=max_retries, backoff=backoff,
+                                           max_backoff=max_backoff, max_concurrency=max_concurrency)
         self.top_logprobs = int(top_logprobs)
         self.extra_body = dict(extra_body or {})
-        self.headers = dict(headers or {})
-        if api_key:
-            self.headers["Authorization"] = f"Bearer {api_key}"
         self._policy_version = int(policy_version)
         self.token_prompts: bool | None = None if mode == "auto" else mode == "completions"
-        self.usage = {"requests": 0, "retries": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
-        self._clients: dict[int, tuple[Any, asyncio.Semaphore, asyncio.AbstractEventLoop]] = {}
+        self._tokens = {"prompt_tokens": 0, "completion_tokens": 0}
         self._state_lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: threading.Thread | None = None
+        self._loop: LoopThread | None = None
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Requests, retries and failures of the HTTP client, tokens of the replies."""
+        stats = self.http.stats
+        return {"requests": stats.requests, "retries": stats.retries, "failures": stats.failures, **self._tokens}
 
     # ------------------------------------------------------------------ public
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         """Blocking batch: the requests run concurrently on the backend's own event-loop thread."""
-        future = asyncio.run_coroutine_threadsafe(self.agenerate(requests), self._own_loop())
-        return future.result()
+        return self._own_loop().run(self.agenerate(requests))
 
     async def agenerate(self, requests: list[GenerationRequest]) -> list[Generation]:
         return list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
@@ -123,96 +112,34 @@ class OpenAIBackend(Backend):
         return self._next_version(version)
 
     def close(self) -> None:
-        loop = self._loop
-        if loop is not None and loop.is_running():
-            for key, (client, _, client_loop) in list(self._clients.items()):
-                if client_loop is loop:
-                    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=10)
-                    self._clients.pop(key, None)
-            loop.call_soon_threadsafe(loop.stop)
-            if self._loop_thread is not None:
-                self._loop_thread.join(timeout=10)
-            loop.close()
-        self._loop = None
-        self._loop_thread = None
+        loop, self._loop = self._loop, None
+        if loop is not None and loop.alive:
+            loop.run(self.http.aclose(), timeout=10)
+            loop.stop(timeout=10)
 
     async def aclose(self) -> None:
         """Close the client bound to the running loop (for callers that used :meth:`agenerate`)."""
-        entry = self._clients.pop(id(asyncio.get_running_loop()), None)
-        if entry is not None:
-            await entry[0].aclose()
+        await self.http.aclose()
 
     async def list_models(self) -> list[str]:
         data = await self._request("GET", "/models", None)
         return [m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
 
     # ------------------------------------------------------------------ plumbing
-    def _own_loop(self) -> asyncio.AbstractEventLoop:
+    def _own_loop(self) -> LoopThread:
         with self._state_lock:
             if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="openai-backend-loop", daemon=True)
-                thread.start()
-                self._loop, self._loop_thread = loop, thread
+                self._loop = LoopThread("openai-backend-loop")
             return self._loop
-
-    def _client(self) -> tuple[Any, asyncio.Semaphore]:
-        import httpx
-
-        loop = asyncio.get_running_loop()
-        entry = self._clients.get(id(loop))
-        if entry is None or entry[2] is not loop:
-            client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=self.headers,
-                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                limits=httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency),
-            )
-            entry = (client, asyncio.Semaphore(self.max_concurrency), loop)
-            self._clients[id(loop)] = entry
-        return entry[0], entry[1]
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         """One JSON call with retries; returns the parsed reply."""
-        import httpx
-
-        client, semaphore = self._client()
-        last: _Retryable | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.usage["retries"] += 1
-                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                if last is not None and last.retry_after is not None:
-                    delay = min(self.max_backoff, max(delay, last.retry_after))
-                await asyncio.sleep(delay)
-            try:
-                async with semaphore:
-                    self.usage["requests"] += 1
-                    response = await client.request(method, path, json=body)
-                if response.status_code in RETRY_STATUSES:
-                    retry_after = as_float(response.headers.get("retry-after"))
-                    last = _Retryable(f"HTTP {response.status_code}: {error_message(response)}", retry_after=retry_after)
-                    continue
-                if response.status_code >= 400:
-                    raise _Rejected(response.status_code, error_message(response))
-                try:
-                    data = response.json()
-                except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-                    last = _Retryable(f"reply is not valid JSON: {exc}")
-                    continue
-                if not isinstance(data, dict):
-                    last = _Retryable(f"reply is not a JSON object: {str(data)[:100]}")
-                    continue
-                return data
-            except httpx.TimeoutException as exc:
-                last = _Retryable(f"timed out after {self.timeout} s ({type(exc).__name__})", timeout=True)
-            except httpx.TransportError as exc:
-                last = _Retryable(f"connection failed: {type(exc).__name__}: {exc}")
-        self.usage["failures"] += 1
-        message = f"{method} {self.base_url}{path} failed after {self.max_retries + 1} attempts: {last}"
-        if last is not None and last.timeout:
-            raise BackendTimeout(message)
-        raise BackendError(message)
+        try:
+            return await self.http.request(method, path, body)
+        except HTTPRejected as exc:
+            raise _Rejected(exc.status, exc.message) from None
+        except HTTPGaveUp as exc:
+            raise (BackendTimeout if exc.timeout else BackendError)(str(exc)) from None
 
     async def _model_name(self) -> str:
         if self.model is None:
@@ -331,8 +258,8 @@ class OpenAIBackend(Backend):
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or (len(prompt_ids) if prompt_ids else 0))
         completion_tokens = int(usage.get("completion_tokens") or len(ids))
-        self.usage["prompt_tokens"] += prompt_tokens
-        self.usage["completion_tokens"] += completion_tokens
+        self._tokens["prompt_tokens"] += prompt_tokens
+        self._tokens["completion_tokens"] += completion_tokens
         return Generation(
             completion_ids=ids,
             logprobs=logprobs if exact else None,

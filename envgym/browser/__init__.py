@@ -10,8 +10,8 @@ Importing this package does not import Playwright; it loads when the first brows
 
 from envgym.browser.env import BrowserEnv
 from envgym.browser.launcher import BrowserHost, BrowserUnavailable, chromium_path, shared_host
-from envgym.browser.loop import LoopThread, shared_loop
+from envgym.browser.loop import shared_loop
 from envgym.browser.session import ELEMENT_ACTIONS, PIXEL_ACTIONS, BrowserSession, normalize_key
 
-__all__ = ["BrowserEnv", "BrowserHost", "BrowserSession", "BrowserUnavailable", "ELEMENT_ACTIONS", "LoopThread",
+__all__ = ["BrowserEnv", "BrowserHost", "BrowserSession", "BrowserUnavailable", "ELEMENT_ACTIONS",
            "PIXEL_ACTIONS", "chromium_path", "normalize_key", "shared_host", "shared_loop"]

@@ -17,7 +17,7 @@ answer text).  Bad actions become ``info["action_error"]``; a dead browser raise
 (always in pixel mode), ``image`` (JPEG by default, PNG with ``image_format="png"``).
 
 The sync API works from any thread, including inside a running asyncio loop: Playwright's async API
-runs on a private loop thread (:mod:`envgym.browser.loop`).
+runs on a private loop thread (:mod:`envgym.loop_thread`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from envgym.observation import Observation
 from envgym.tasks import Task
 
 from envgym.browser.launcher import BrowserHost, shared_host
-from envgym.browser.loop import LoopThread
+from envgym.loop_thread import LoopThread
 from envgym.browser.session import ELEMENT_ACTIONS, PIXEL_ACTIONS, BrowserSession
 
 

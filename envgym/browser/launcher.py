@@ -13,7 +13,8 @@ import shutil
 import uuid
 from typing import Any
 
-from envgym.browser.loop import LoopThread, shared_loop
+from envgym.browser.loop import shared_loop
+from envgym.loop_thread import LoopThread
 
 CHROMIUM_ARGS: tuple[str, ...] = (
     "--no-sandbox",

@@ -1,6 +1,6 @@
 """A browser session: one isolated Chromium context (tabs, cookies) on one app origin.
 
-All methods are coroutines for the private loop (:mod:`envgym.browser.loop`).  Element actions take a
+All methods are coroutines for the private loop (:mod:`envgym.loop_thread`).  Element actions take a
 ``bid`` from the last observation; pixel actions take viewport coordinates.  Every action is bounded
 by ``action_timeout``; a failure raises :class:`envgym.InvalidAction` with a message the agent can act
 on, while a dead browser raises :class:`envgym.InfraError`.  After each action the session *settles*:

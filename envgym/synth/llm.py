@@ -1,8 +1,7 @@
 """One async chat-completions client for task synthesis (OpenAI-compatible HTTP: vLLM, SGLang, OpenAI).
 
-* Retries with exponential backoff on HTTP 429/5xx, unreadable replies, timeouts and connection
-  errors: ``delay(attempt) = min(max_backoff, backoff * 2 ** (attempt - 1))``, raised to the server's
-  ``Retry-After`` when it sends one.
+* Retries, backoff, timeouts and the connection pool are :class:`envgym.llm_http.OpenAICompatibleClient`'s
+  (the same client the model backend uses).
 * JSON mode: requests carry ``response_format={"type": "json_object"}``; a server that rejects the
   field (HTTP 400/422 naming it) is asked again without it and remembered as not supporting it.
   Replies are parsed with :func:`extract_json`, which also finds the first JSON object in prose or a
@@ -14,15 +13,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from envgym.httputil import as_float, error_message
-
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+from envgym.llm_http import HTTPGaveUp, HTTPRejected, OpenAICompatibleClient
 
 
 class LLMError(RuntimeError):
@@ -93,13 +89,9 @@ class ChatClient:
     ):
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.timeout = float(timeout)
-        self.connect_timeout = float(connect_timeout)
-        self.max_retries = int(max_retries)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self.max_concurrency = int(max_concurrency)
+        self.http = OpenAICompatibleClient(base_url, api_key=api_key, timeout=timeout, connect_timeout=connect_timeout,
+                                           max_retries=max_retries, backoff=backoff, max_backoff=max_backoff,
+                                           max_concurrency=max_concurrency)
         self.json_mode_supported = bool(json_mode)
         self.temperature = float(temperature)
         self.max_tokens = max_tokens
@@ -108,8 +100,6 @@ class ChatClient:
         self.extra_body = dict(extra_body or {})
         self.usage = Usage()
         self.by_role: dict[str, Usage] = {}
-        self._client: Any = None
-        self._semaphore: asyncio.Semaphore | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> ChatClient:
@@ -119,22 +109,7 @@ class ChatClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _http(self) -> tuple[Any, asyncio.Semaphore]:
-        import httpx
-
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=self.headers,
-                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                limits=httpx.Limits(max_connections=self.max_concurrency),
-            )
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        return self._client, self._semaphore  # type: ignore[return-value]
+        await self.http.aclose()
 
     # ------------------------------------------------------------------ accounting
     def cost(self) -> float:
@@ -206,56 +181,19 @@ class ChatClient:
         return value, reply
 
     async def _post(self, body: dict[str, Any], counter: Usage) -> dict[str, Any]:
-        import httpx
-
-        client, semaphore = self._http()
-        last = "no attempt"
-        retry_after: float | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.usage.retries += 1
-                counter.retries += 1
-                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                if retry_after is not None:
-                    delay = min(self.max_backoff, max(delay, retry_after))
-                await asyncio.sleep(delay)
-            retry_after = None
-            try:
-                async with semaphore:
-                    self.usage.requests += 1
-                    counter.requests += 1
-                    response = await client.post("/chat/completions", json=body)
-            except httpx.TimeoutException as exc:
-                last = f"timed out after {self.timeout} s ({type(exc).__name__})"
-                continue
-            except httpx.TransportError as exc:
-                last = f"connection failed: {type(exc).__name__}: {exc}"
-                continue
-            if response.status_code in RETRY_STATUSES:
-                retry_after = as_float(response.headers.get("retry-after"))
-                last = f"HTTP {response.status_code}: {error_message(response)}"
-                continue
-            if response.status_code in (400, 422) and "response_format" in body and _mentions_json_mode(response):
-                self.json_mode_supported = False  # this server has no JSON mode: ask again without it
-                body = {k: v for k, v in body.items() if k != "response_format"}
-                last = f"HTTP {response.status_code}: JSON mode unsupported"
-                continue
-            if response.status_code >= 400:
-                self.usage.failures += 1
-                counter.failures += 1
-                raise LLMError(f"POST {self.base_url}/chat/completions: HTTP {response.status_code}: {error_message(response)}")
-            try:
-                data = response.json()
-            except ValueError as exc:
-                last = f"reply is not valid JSON: {exc}"
-                continue
-            if not isinstance(data, dict):
-                last = f"reply is not a JSON object: {str(data)[:100]}"
-                continue
-            return data
-        self.usage.failures += 1
-        counter.failures += 1
-        raise LLMError(f"POST {self.base_url}/chat/completions failed after {self.max_retries + 1} attempts: {last}")
+        """The reply of ``POST /chat/completions``; a server without JSON mode (HTTP 400/422 naming
+        it) is asked again without ``response_format`` and remembered."""
+        try:
+            return await self.http.request("POST", "/chat/completions", body, counters=(self.usage, counter))
+        except HTTPRejected as exc:
+            if exc.status in (400, 422) and "response_format" in body and _mentions_json_mode(exc.message):
+                self.json_mode_supported = False
+                return await self._post({k: v for k, v in body.items() if k != "response_format"}, counter)
+            for target in (self.usage, counter):
+                target.failures += 1
+            raise LLMError(str(exc)) from None
+        except HTTPGaveUp as exc:  # the client counted the failure
+            raise LLMError(str(exc)) from None
 
 
 def extract_json(text: str) -> dict[str, Any] | None:
@@ -283,6 +221,6 @@ def extract_json(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _mentions_json_mode(response: Any) -> bool:
-    message = error_message(response).lower()
+def _mentions_json_mode(message: str) -> bool:
+    message = message.lower()
     return "response_format" in message or "json_object" in message or "json mode" in message

@@ -6,10 +6,10 @@ origin is usable immediately: connections made before uvicorn's loop starts wait
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 from typing import Any
+
+from envgym.loop_thread import LoopThread
 
 
 class AppServer:
@@ -28,24 +28,20 @@ class AppServer:
                                 timeout_keep_alive=30)
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  (not the main thread)
-        self._thread = threading.Thread(target=self._main, name=f"envgym-app-{self.port}", daemon=True)
-        self._thread.start()
-
-    def _main(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._server.serve(sockets=[self._socket]))
-        finally:
-            loop.close()
+        self._loop = LoopThread(f"envgym-app-{self.port}")
+        self._serving = self._loop.submit(self._server.serve(sockets=[self._socket]))
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return not self._serving.done()
 
     def close(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        try:
+            self._serving.result(timeout=10)
+        except Exception:  # noqa: BLE001 - stopping: a timeout or server error changes nothing
+            pass
+        self._loop.stop()
         try:
             self._socket.close()
         except OSError:

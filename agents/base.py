@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from envgym.agents.backends.base import Generation, GenerationRequest
+from envgym.trajectory import TokenFields
 
 
 @dataclass
-class Decision:
+class Decision(TokenFields):
     """An action plus what the trainer needs to learn from it.
 
-    Agents backed by a model fill the token fields; the loop copies them into the
-    :class:`envgym.Turn` so the trainer never re-tokenises a history.
+    Agents backed by a model fill the token fields (:class:`envgym.trajectory.TokenFields`); the
+    loop copies them into the :class:`envgym.Turn` so the trainer never re-tokenises a history.
     """
 
     action: Any
-    prompt_ids: list[int] | None = None
-    completion_ids: list[int] | None = None
-    logprobs: list[float] | None = None
-    policy_version: int | None = None
-    segment_id: int | None = None
-    level: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Agent:
@@ -40,3 +36,23 @@ class Agent:
 
     def close(self) -> None:
         """Release resources (model servers, terminals)."""
+
+
+class BatchedAgent(Agent):
+    """An agent the trainer drives turn by turn, many episodes sharing one backend call.
+
+    Per turn: ``request = agent.prepare(observation, info)``; the caller sends the requests of many
+    agents to ``backend.generate`` in one batch; ``decision = agent.finish(generation)``.
+    ``force(action)`` answers the pending request with a given action instead of a sample (the
+    :class:`Generation` that would have produced it, ``logprobs=None``), so an oracle demonstration
+    is recorded with the agent's own prompt and completion ids.
+    """
+
+    def prepare(self, observation: dict[str, Any], info: dict[str, Any] | None = None) -> GenerationRequest:
+        raise NotImplementedError
+
+    def finish(self, generation: Generation) -> Decision:
+        raise NotImplementedError
+
+    def force(self, action: Any, policy_version: int = 0) -> Generation:
+        raise NotImplementedError

@@ -11,10 +11,7 @@ distribution.  The agent records, per completion token, the ids that were allowe
 
 Without admissible actions the agent samples free text (``max_new_tokens``) and sends it as is.
 
-Protocol for batched rollouts (same as :class:`envgym.agents.llm.LLMAgent`): ``prepare(obs, info)`` returns
-a :class:`GenerationRequest`; ``finish(generation)`` returns the :class:`Decision`.
-``force(action)`` builds the :class:`Generation` that would have produced ``action`` (logprobs
-``None``) — used to record oracle demonstrations with the agent's own prompt ids.
+The batched protocol of :class:`envgym.agents.base.BatchedAgent` (``prepare``/``finish``/``force``).
 """
 
 from __future__ import annotations
@@ -22,11 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from envgym.agents.backends.base import FINISH_STOP, Generation, GenerationRequest
-from envgym.agents.base import Agent, Decision
+from envgym.agents.base import BatchedAgent, Decision
 from envgym.agents.observation_formatters import get_formatter
 
 
-class ChoiceAgent(Agent):
+class ChoiceAgent(BatchedAgent):
     name = "choice"
 
     def __init__(

@@ -99,6 +99,13 @@ class HierarchicalAgent(LLMAgent):
         }
         return action
 
+    def demonstration_text(self, action: Any) -> str:
+        """Keep the current subgoal (or open one named after the action) and play ``action``."""
+        inner = super().demonstration_text(action)
+        if self.subgoal:
+            return f"<switch>KEEP</switch><subgoal>{self.subgoal}</subgoal>{inner}"
+        return f"<switch>SWITCH</switch><subgoal>follow the demonstration</subgoal>{inner}"
+
     def annotate(self, decision: Decision, parsed: ParsedAction, text: str, generation: Generation) -> None:
         ids = decision.completion_ids or []
         info = self._parsed

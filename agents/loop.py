@@ -8,7 +8,7 @@ from typing import Any
 
 from envgym.agents.base import Agent, Decision
 from envgym.errors import InfraError
-from envgym.trajectory import Episode, Turn
+from envgym.trajectory import Episode, Turn, token_fields
 
 
 def run_episode(
@@ -70,13 +70,7 @@ def record_turn(index: int, observation: dict, decision: Decision, reward: float
         terminated=bool(terminated),
         truncated=bool(truncated),
         info=dict(info),
-        prompt_ids=decision.prompt_ids,
-        completion_ids=decision.completion_ids,
-        logprobs=decision.logprobs,
-        policy_version=decision.policy_version,
-        segment_id=decision.segment_id,
-        level=decision.level,
-        extra=dict(decision.extra),
+        **token_fields(decision),
     )
 
 

@@ -60,8 +60,11 @@ class TurnRows:
 
 
 def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperature: float = 1.0) -> TurnRows:
-    """One row per trained turn of every episode of ``groups`` (turns without exact ids are skipped,
-    their rewards still count in the returns of the turns before them)."""
+    """One row per trained turn of every episode of ``groups``.
+
+    Turns without exact ids (an oracle step without ids, a server that returned only text) get no
+    row, but their reward is not lost: it is added to the episode's previous row (the turns before it
+    earned it), or — before the episode's first row — to that first row."""
     rows = TurnRows()
     traj_counter = 0
     for g_index, group in enumerate(groups):
@@ -85,7 +88,10 @@ def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperat
                 previous_anchor = turn.info.get("anchor")
                 previous_subgoal = subgoal
                 if not usable:
-                    pending_reward += turn.reward
+                    if rows.traj and rows.traj[-1] == traj_counter:
+                        rows.reward[-1] += float(turn.reward)
+                    else:
+                        pending_reward += float(turn.reward)
                     continue
                 rows.prompt_ids.append(list(turn.prompt_ids))
                 rows.completion_ids.append(list(turn.completion_ids))
@@ -93,7 +99,8 @@ def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperat
                 rows.rollout_logp.append(list(logp) if logp is not None and len(logp) == len(turn.completion_ids) else None)
                 rows.allowed.append(turn.extra.get("allowed_ids"))
                 rows.temperature.append(float(turn.extra.get("temperature", default_temperature)) or 1.0)
-                rows.reward.append(float(turn.reward))
+                rows.reward.append(float(turn.reward) + pending_reward)
+                pending_reward = 0.0
                 rows.group.append(g_index)
                 rows.traj.append(traj_counter)
                 rows.turn.append(turn.index)

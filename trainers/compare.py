@@ -30,10 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from envgym.trainers.algorithms.estimators import ESTIMATORS
+
 DEFAULT_CONFIG = "configs/compare_maze.yaml"
-LABELS = {"grpo": "GRPO (episode)", "dr_grpo": "Dr.GRPO", "gigpo": "GiGPO (episode + anchor step)",
-          "hae": "HAE (flat agent, 3-head critic)", "turn": "Turn-level (MARS)", "dual": "Dual-level (MatchTIR)",
-          "gae": "GAE (critic)"}
+
+
+def label(estimator: str) -> str:
+    return ESTIMATORS[estimator].label
 
 
 def run_one(config: str, estimator: str, seed: int, env_steps: int, out: Path, extra: list[str]) -> dict[str, Any]:
@@ -92,7 +95,7 @@ def summarise(results: list[dict[str, Any]], estimators: list[str], env_steps: i
             return f"{np.mean(xs):,.0f} ({len(xs)}/{len(runs)} seeds)" if xs else f"not reached (0/{len(runs)})"
 
         table.append(
-            f"| {LABELS.get(est, est)} | {np.nanmean(finals):.3f} ± {np.nanstd(finals):.3f} | "
+            f"| {label(est)} | {np.nanmean(finals):.3f} ± {np.nanstd(finals):.3f} | "
             f"{', '.join(f'{x:.2f}' for x in finals)} | {reach(reach50)} | {reach(reach80)} | "
             f"{np.mean([r['wall_s'] for r in runs]):.0f} |"
         )
@@ -130,7 +133,7 @@ def plot(results: list[dict[str, Any]], estimators: list[str], env_steps: int, p
             continue
         stack = np.vstack(curves)
         mean = np.nanmean(stack, axis=0)
-        line, = ax.plot(grid, mean, label=f"{LABELS.get(est, est)} (n={len(curves)})")
+        line, = ax.plot(grid, mean, label=f"{label(est)} (n={len(curves)})")
         ax.fill_between(grid, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0), color=line.get_color(), alpha=0.15)
     ax.set_xlabel("env steps")
     ax.set_ylabel("training success (EMA)")
@@ -146,7 +149,7 @@ def plot(results: list[dict[str, Any]], estimators: list[str], env_steps: int, p
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="Compare advantage estimators at equal env-step budgets.")
     parser.add_argument("--config", default=DEFAULT_CONFIG)
-    parser.add_argument("--estimators", nargs="+", default=["grpo", "gigpo", "hae", "turn"])
+    parser.add_argument("--estimators", nargs="+", default=["grpo", "gigpo", "hae", "turn"], choices=sorted(ESTIMATORS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--env-steps", type=int, default=100_000)
     parser.add_argument("--out", default="runs/compare")

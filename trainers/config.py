@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from envgym.trainers.algorithms.estimators import ESTIMATORS
 
 
 class ConfigError(ValueError):
@@ -22,7 +24,13 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN / inf are rejected everywhere: no float setting has a meaning at infinity
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+def _unit(default: float, description: str = "") -> Any:
+    """A float in [0, 1] (discounts, λs, probabilities, ratios)."""
+    return Field(default, ge=0, le=1, description=description)
 
 
 class RunConfig(_Section):
@@ -30,11 +38,13 @@ class RunConfig(_Section):
     out_dir: str = "runs/run"
     seed: int = 0
     steps: int = Field(100, ge=1, description="training steps (= policy versions published)")
-    time_limit_s: float | None = Field(None, description="stop training after this much wall time")
-    max_env_steps: int | None = Field(None, description="stop training once the rollouts took this many env steps")
+    time_limit_s: float | None = Field(None, gt=0, description="stop training after this much wall time")
+    max_env_steps: int | None = Field(None, ge=1, description="stop training once the rollouts took this many env steps")
     torch_threads: int = Field(1, ge=1, description="intra-op threads per torch worker (1 is fastest on small CPUs)")
     checkpoint_every: int = Field(10, ge=0, description="0 = only at the end")
     resume: Literal["auto", "never"] = "auto"
+    abort_failure_rate: float = Field(0.5, gt=0, le=1, description="stop when an env's calls fail at this rate over the window (a broken env)")
+    abort_window: int = Field(200, ge=10, description="env calls (resets + steps) per env in the failure-rate window")
     progress: bool = True
     tensorboard: bool = True
     plot: bool = True
@@ -48,15 +58,22 @@ class LatencyConfig(_Section):
     reset_s: float = Field(0.0, ge=0)
 
 
+class TaskSelection(_Section):
+    """A named task split of an env (``{split: test}``), optionally its first ``limit`` tasks."""
+
+    split: str
+    limit: int | None = Field(None, ge=1)
+
+
 class EnvConfig(_Section):
     id: str = "envgym/Maze-v0"
     name: str | None = None
     runtime: Literal["local", "remote", "container"] = "local"
     url: str | None = None
     kwargs: dict[str, Any] = Field(default_factory=dict)
-    tasks: list[str] | None = Field(None, description="task ids of the env's task set; None = all")
+    tasks: list[str] | TaskSelection | None = Field(None, description="task ids, or a split ({split: train}); None = the whole task set")
     task_file: str | None = None
-    weight: float = 1.0
+    weight: float = Field(1.0, gt=0)
     workers: int = Field(32, ge=1, description="env instances (concurrent episodes) of this env")
     latency: LatencyConfig | None = None
 
@@ -71,6 +88,7 @@ class PolicyConfig(_Section):
     device: str = "cpu"
     dtype: str | None = Field(None, description="float32 on CPU by default; bfloat16 on CUDA")
     gradient_checkpointing: bool = False
+    merged_out: str | None = Field(None, description="write the trained model (LoRA merged) here at the end, loadable with from_pretrained")
 
 
 class AgentConfig(_Section):
@@ -90,7 +108,7 @@ class RolloutConfig(_Section):
     max_staleness: int = Field(1, ge=0, description="η: how many versions rollouts may run ahead (async)")
     max_batch: int = Field(512, ge=1, description="largest generate() batch")
     max_wait_ms: float | None = Field(
-        None, description="flush a partial batch after this long; None = wait until every running episode asks (deterministic)"
+        None, ge=0, description="flush a partial batch after this long; None = wait until every running episode asks (deterministic)"
     )
     vllm: dict[str, Any] = Field(default_factory=dict)
 
@@ -102,39 +120,53 @@ class RolloutConfig(_Section):
 
 
 class AlgoConfig(_Section):
-    estimator: Literal["grpo", "dr_grpo", "gigpo", "turn", "dual", "hae", "gae"] = "gigpo"
-    gamma: float = 0.95
-    omega: float = 1.0
-    lam: float = 0.95
-    lam_seg: float = 0.95
+    estimator: str = Field("gigpo", description="an advantage estimator of envgym.trainers.algorithms.estimators")
+    gamma: float = _unit(0.95, "discount γ")
+    omega: float = Field(1.0, ge=0, description="GiGPO: weight of the step-level advantage")
+    lam: float = _unit(0.95, "GAE λ")
+    lam_seg: float = _unit(0.95, "HAE: λ across segments")
     gigpo_episode_stats: Literal["trajectory", "row"] = "trajectory"
     hae_segment_len: int = Field(4, ge=1, description="flat agents without subgoals: a segment every k turns")
+
+    @field_validator("estimator")
+    @classmethod
+    def _known_estimator(cls, value: str) -> str:
+        if value not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {value!r}; known: {', '.join(ESTIMATORS)}")
+        return value
 
 
 class LossConfig(_Section):
     kind: Literal["ppo", "gspo"] = "ppo"
-    eps_low: float = 0.2
-    eps_high: float = 0.2
+    eps_low: float = Field(0.2, ge=0, lt=1, description="clip range below: ratio ≥ 1 − eps_low")
+    eps_high: float = Field(0.2, ge=0, description="clip range above: ratio ≤ 1 + eps_high")
     agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = "token-mean"
-    kl_coef: float = 0.0
-    entropy_coef: float = 0.0
+    kl_coef: float = Field(0.0, ge=0)
+    entropy_coef: float = Field(0.0, ge=0)
     objective: Literal["auto", "standard", "decoupled"] = "auto"
     is_level: Literal["token", "sequence"] = "token"
     is_mode: Literal["truncate", "mask"] = "truncate"
-    is_cap: float = 2.0
-    value_coef: float = 0.5
+    is_cap: float = Field(2.0, gt=0, description="cap C of the truncated importance weight")
+    value_coef: float = Field(0.5, ge=0)
 
 
 class OptimConfig(_Section):
-    lr: float = 1e-3
+    lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     lr_final_ratio: float = Field(0.1, ge=0, le=1, description="lr at run.steps = lr · this (linear/cosine)")
-    schedule_steps: int | None = Field(None, description="length of the decay; default run.steps")
+    schedule_steps: int | None = Field(None, ge=1, description="length of the decay; default run.steps")
     betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
     epochs: int = Field(1, ge=1)
     minibatches: int = Field(1, ge=1)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in value):
+            raise ValueError(f"Adam betas must lie in [0, 1), got {list(value)}")
+        return value
 
 
 class DataConfig(_Section):
@@ -145,7 +177,7 @@ class DataConfig(_Section):
     success_bank_size: int = Field(4, ge=1)
     seed_with_oracle: bool = False
     adaptive_tasks: bool = True
-    min_task_weight: float = Field(0.1, gt=0)
+    min_task_weight: float = Field(0.1, gt=0, le=1)
     step_filter_rho: float = Field(1.0, gt=0, le=1)
     fsync: bool = Field(True, description="fsync every stored episode (power-loss safe); whole-line appends are SIGKILL-safe without it")
     store_observations: Literal["full", "text", "none"] = Field("text", description="what of each observation the store keeps")
@@ -153,7 +185,9 @@ class DataConfig(_Section):
 
 class EvalConfig(_Section):
     episodes_per_task: int = Field(8, ge=0)
-    temperature: float = 1.0
+    temperature: float = Field(1.0, ge=0)
+    tasks: TaskSelection | list[str] | None = Field(None, description="held-out tasks of every env, e.g. {split: test}")
+    train_tasks: int | None = Field(None, ge=1, description="evaluate on the first k training tasks (None = all)")
     every: int = Field(0, ge=0, description="evaluate every k steps (0 = before and after only)")
 
 
@@ -266,7 +300,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         lines = []
         for err in exc.errors():
             loc = ".".join(str(x) for x in err["loc"])
-            lines.append(f"  {loc}: {err['msg']}")
+            got = f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else ""
+            lines.append(f"  {loc}: {err['msg']}{got}")
         source = str(path) if path else "config"
         raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines)) from None
 

@@ -25,7 +25,7 @@ import math
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +104,7 @@ def build_env(config: EnvConfig, seed: int = 0) -> Any:
 class EnvCluster:
     """Pools of env workers (one pool per env config) plus the thread pool that runs their calls."""
 
-    def __init__(self, configs: list[EnvConfig], *, seed: int = 0, threads: int | None = None):
+    def __init__(self, configs: list[EnvConfig], *, seed: int = 0, threads: int | None = None, failure_window: int = 200):
         self.configs = {c.key: c for c in configs}
         if len(self.configs) != len(configs):
             raise ValueError("two envs share one name; give them distinct 'name's")
@@ -116,6 +116,8 @@ class EnvCluster:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._lock = threading.Lock()
         self.stats: dict[str, EnvStats] = {key: EnvStats() for key in self.configs}
+        self.failure_window = int(failure_window)
+        self._outcomes: dict[str, deque[bool]] = {key: deque(maxlen=self.failure_window) for key in self.configs}
         self._started = time.perf_counter()
 
     # ------------------------------------------------------------------ pool
@@ -138,10 +140,7 @@ class EnvCluster:
         except Exception as exc:  # noqa: BLE001 - a server/container that will not start is infra
             slots.release()
             message = f"could not start env {key}: {type(exc).__name__}: {exc}"
-            with self._lock:
-                self.stats[key].infra_errors += 1
-                if len(self.stats[key].errors) < 20:
-                    self.stats[key].errors.append(message[:300])
+            self._record_failure(key, message)
             raise InfraError(message) from exc
         return EnvWorker(key=key, env=env, index=index)
 
@@ -202,15 +201,21 @@ class EnvCluster:
                 stats.steps += 1
             else:
                 stats.resets += 1
+            self._outcomes[worker.key].append(True)
         return result
 
     def _infra(self, worker: EnvWorker, message: str) -> None:
         worker.broken = True
+        self._record_failure(worker.key, message)
+
+    def _record_failure(self, key: str, message: str) -> None:
+        """Count a failed call (start, reset or step); the 20 most recent messages are kept."""
         with self._lock:
-            stats = self.stats[worker.key]
+            stats = self.stats[key]
             stats.infra_errors += 1
-            if len(stats.errors) < 20:
-                stats.errors.append(message[:300])
+            stats.errors.append(message[:300])
+            del stats.errors[:-20]
+            self._outcomes[key].append(False)
 
     # ------------------------------------------------------------------ reporting
     def utilisation(self) -> float:
@@ -224,6 +229,12 @@ class EnvCluster:
             key: {"steps": s.steps, "resets": s.resets, "infra_errors": s.infra_errors, "busy_s": round(s.busy_s, 3)}
             for key, s in self.stats.items()
         }
+
+    def failure_rates(self) -> dict[str, tuple[float, int]]:
+        """Per env: ``(failed / calls, calls)`` over its last ``failure_window`` calls.  A broken env
+        fails (nearly) every call; a flaky one a few percent — the trainer stops only for the former."""
+        with self._lock:
+            return {key: ((len(o) - sum(o)) / len(o) if o else 0.0, len(o)) for key, o in self._outcomes.items()}
 
     @property
     def infra_errors(self) -> int:

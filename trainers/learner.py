@@ -5,16 +5,17 @@ One :meth:`Learner.train_step` on a batch of curated groups:
 1. rows = one per agent turn (:func:`envgym.trainers.batching.turn_rows`), tokens = the recorded ids;
 2. a no-grad pass with the current weights gives ``π_old`` (the proximal policy) per completion
    token, the token entropy and, for critic-based estimators, the values;
-3. advantages from :mod:`envgym.trainers.algorithms` by ``algo.estimator``:
-   ``grpo`` / ``dr_grpo`` (episode), ``gigpo`` (episode + anchor-state step groups), ``turn`` (MARS
-   turn level), ``dual`` (MatchTIR), ``hae`` (HiPER, three value heads), ``gae`` (one value head);
+3. advantages by ``algo.estimator`` from the registry
+   (:data:`envgym.trainers.algorithms.estimators.ESTIMATORS`: ``grpo``, ``dr_grpo``, ``gigpo``,
+   ``turn``, ``dual``, and the critic estimators ``gae`` and ``hae``);
 4. optional step filter (top-ρ turns by mean token entropy over real tokens);
 5. loss (``loss.kind`` = ppo | gspo) with truncated importance weights ``min(π_old/π_rollout, C)``
    from the **stored rollout logprobs**; stale rows (sampled by an older version) use the decoupled
    objective (ratio to ``π_old`` = proximal, weight ``π_prox/π_behav``), so stale data is corrected,
    not dropped.  Replayed successes (``data.replay_weight="one"``) and demonstrations without logprobs
    take ``π_behav = π_old`` (weight 1).  Optional entropy bonus, KL to the initial policy, value loss;
-6. Adam step with gradient clipping; ``version += 1``.
+6. Adam step with gradient clipping; ``version += 1``.  A NaN/inf loss, gradient norm or parameter
+   raises :class:`NonFiniteError` before anything is published or checkpointed.
 
 Rows whose advantage is exactly 0 carry no policy gradient and are left out of the loss.
 Logprobs are computed only at completion positions: the backbone's hidden states are gathered there
@@ -31,14 +32,31 @@ from typing import Any
 import numpy as np
 import torch
 
+from dataclasses import dataclass
+
 from envgym.trainers import algorithms as alg
+from envgym.trainers.algorithms.estimators import critic_targets_loss, estimate, get_estimator
 from envgym.trainers.algorithms.losses import decoupled_ppo_loss, masked_mean, policy_loss
 from envgym.trainers.algorithms.value_heads import ThreeHeadValue
 from envgym.trainers.batching import TokenBatch, TurnRows, token_batch, turn_rows
 from envgym.trainers.config import TrainConfig
 from envgym.trainers.data_manager import Group, stable_seed
 
-CRITIC_ESTIMATORS = ("hae", "gae")
+
+class NonFiniteError(FloatingPointError):
+    """A loss, gradient or parameter became NaN/inf: training stops (the last checkpoint is kept)."""
+
+
+@dataclass
+class _Proximal:
+    """What the no-grad pass of :meth:`Learner.train_step` produced, one row per turn."""
+
+    old: torch.Tensor  # [N, C] π_old logprobs of the completion tokens
+    ref: torch.Tensor | None  # [N, C] reference-policy logprobs (KL term) or None
+    entropy_rows: np.ndarray  # [N] mean token entropy per row
+    token_entropy: list[torch.Tensor]  # per chunk [n, c]
+    token_mask: list[torch.Tensor]  # per chunk [n, c]
+    values: dict[str, np.ndarray] | None  # critic estimators: v_high, v_low, v_term
 
 
 class Learner:
@@ -53,8 +71,8 @@ class Learner:
         self.pad_id = int(pad or 0)
         hidden = int(getattr(model.config, "hidden_size"))
         self.value_head: ThreeHeadValue | None = None
-        params = list(self.model.parameters())
-        if config.algo.estimator in CRITIC_ESTIMATORS:
+        params = [p for p in self.model.parameters() if p.requires_grad]  # LoRA: the adapter only
+        if get_estimator(config.algo.estimator).critic:
             self.value_head = ThreeHeadValue(hidden).to(self.device)
             params += list(self.value_head.parameters())
         o = config.optim
@@ -70,13 +88,12 @@ class Learner:
     def completion_logprobs(self, batch: TokenBatch, *, model: Any = None, need_hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(logp [N, C], entropy [N, C], prompt-end hidden [N, H] or None)`` of the completion
         tokens under ``model`` (default: the learner's), masked/tempered as they were sampled."""
-        model = model or self.model
-        backbone = model.base_model
-        hidden = backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        lm = _causal_lm(model or self.model)
+        hidden = lm.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
         n, c = batch.comp_index.shape
         pos = (batch.comp_index - 1).clamp(min=0)
         picked = hidden.gather(1, pos.unsqueeze(-1).expand(n, c, hidden.shape[-1]))
-        logits = model.get_output_embeddings()(picked).float() / batch.temperature.view(n, 1, 1)
+        logits = lm.get_output_embeddings()(picked).float() / batch.temperature.view(n, 1, 1)
         if batch.constrained:
             rows = torch.tensor([r for r, _, _ in batch.constrained], device=logits.device)
             cols = torch.tensor([j for _, j, _ in batch.constrained], device=logits.device)
@@ -122,43 +139,6 @@ class Learner:
     def _chunks(self, n: int, size: int = 512) -> list[np.ndarray]:
         return [np.arange(i, min(i + size, n)) for i in range(0, n, size)]
 
-    # ------------------------------------------------------------------ advantages
-    def advantages(self, rows: TurnRows, values: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Per-row advantages for ``algo.estimator``; second item: value targets (critic estimators)."""
-        a = self.config.algo
-        arr = rows.arrays()
-        r, g, t, k = arr["reward"], arr["group"], arr["traj"], arr["turn"]
-        targets: dict[str, np.ndarray] = {}
-        if a.estimator == "grpo":
-            adv = alg.grpo_advantages(r, g, t).advantages
-        elif a.estimator == "dr_grpo":
-            adv = alg.dr_grpo_advantages(r, g, t).advantages
-        elif a.estimator == "gigpo":
-            adv = alg.gigpo_advantages(r, g, t, k, arr["anchor"], gamma=a.gamma, omega=a.omega, episode_stats=a.gigpo_episode_stats).advantages
-        elif a.estimator == "turn":
-            adv = alg.turn_level_advantages(r, t, k, gamma=a.gamma).advantages
-        elif a.estimator == "dual":
-            adv = alg.dual_level_advantages(r, g, t, k, gamma=a.gamma).advantages
-        elif a.estimator == "gae":
-            assert values is not None
-            res = alg.gae_advantages(r, values["v_low"], t, k, gamma=a.gamma, lam=a.lam)
-            adv, targets = res.advantages, {"v_low": res.returns}
-        elif a.estimator == "hae":
-            assert values is not None
-            res = alg.hierarchical_advantages(
-                r, t, k, arr["switch"], values["v_high"], values["v_low"], values["v_term"],
-                gamma=a.gamma, lam=a.lam, lam_seg=a.lam_seg,
-            )
-            # flat executor: every completion token is an action token, so it takes A^low; the
-            # planner's A^H is added on segment-start (SWITCH) turns, where the turn also chose the segment.
-            adv = res.a_low + np.where(res.segment_start, res.a_high, 0.0)
-            adv = (adv - adv.mean()) / (adv.std() + 1e-6) if adv.size > 1 else adv
-            targets = {"v_low": res.returns_low, "v_high": res.returns_high, "v_term": res.returns_term,
-                       "segment_start": res.segment_start.astype(np.float64)}
-        else:  # pragma: no cover - config validation prevents it
-            raise ValueError(a.estimator)
-        return np.asarray(adv, dtype=np.float64), targets
-
     # ------------------------------------------------------------------ training
     def learning_rate(self) -> float:
         """``lr · f(version / T)``: constant, linear or cosine decay to ``lr · lr_final_ratio`` at
@@ -175,100 +155,119 @@ class Learner:
         return o.lr * factor
 
     def train_step(self, groups: list[Group]) -> dict[str, float]:
+        """One policy version: rows → proximal pass → advantages → filter → minibatch updates."""
         cfg = self.config
         lr = self.learning_rate()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         rows = turn_rows(groups, hae_segment_len=cfg.algo.hae_segment_len, default_temperature=cfg.agent.temperature)
-        n = len(rows)
-        metrics: dict[str, float] = {"train/rows": float(n), "train/lr": lr}
-        if n == 0:
-            self.version += 1
-            return metrics
-        need_values = self.value_head is not None
-        ref_logp_all: list[torch.Tensor] = []
-        old_parts, ent_parts, ent_tok_parts, mask_parts, value_parts = [], [], [], [], []
-        self.model.eval()
-        with torch.no_grad():
-            for chunk in self._chunks(n):
-                logp, ent, hid, comp_mask = self.row_logprobs(rows, chunk, need_hidden=need_values)
-                old_parts.append(logp)
-                ent_tok_parts.append(ent.cpu())
-                mask_parts.append(comp_mask.cpu())
-                ent_parts.append((ent.sum(-1) / comp_mask.sum(-1).clamp_min(1)).cpu())
-                if need_values and hid is not None:
-                    v = self.value_head(hid)
-                    value_parts.append(torch.stack([v.v_high, v.v_low, v.v_term], -1).cpu())
-                if self.ref_model is not None:
-                    ref, _, _, _ = self.row_logprobs(rows, chunk, model=self.ref_model)
-                    ref_logp_all.append(ref.cpu())
-        self.model.train()
-        entropy_rows = torch.cat(ent_parts).numpy().astype(np.float64)
-        values = None
-        if need_values:
-            v = torch.cat(value_parts).numpy().astype(np.float64)
-            values = {"v_high": v[:, 0], "v_low": v[:, 1], "v_term": v[:, 2]}
-        adv, targets = self.advantages(rows, values)
-        keep = np.abs(adv) > 1e-8
-        rho = cfg.data.step_filter_rho
-        if rho < 1.0:
-            width = max(p.shape[1] for p in ent_tok_parts)
-            ent_mat = torch.cat([_pad_cols(e, width) for e in ent_tok_parts]).numpy()
-            mask_mat = torch.cat([_pad_cols(m, width) for m in mask_parts]).numpy()
-            filt = alg.entropy_step_filter(ent_mat, mask_mat, np.arange(n), rho, group_ids=np.asarray(rows.group))
-            keep &= filt.keep
-            metrics["train/step_filter_kept"] = float(filt.keep.mean())
-        selected = np.arange(n) if need_values else np.flatnonzero(keep)  # critics learn from every row
-        arr = rows.arrays()
-        stale = (arr["version"] < self.version) & ~arr["replay"]  # replayed successes are not "stale rollouts"
-        metrics.update({
-            "train/adv_mean": float(adv.mean()), "train/adv_std": float(adv.std()),
-            "train/adv_nonzero": float(keep.mean()), "train/entropy": float(entropy_rows.mean()),
-            "train/staleness_mean": float(np.mean((self.version - arr["version"])[~arr["replay"]])) if (~arr["replay"]).any() else 0.0,
-            "train/staleness_max": float(np.max((self.version - arr["version"])[~arr["replay"]])) if (~arr["replay"]).any() else 0.0,
-            "train/replay_rows": float(arr["replay"].sum()),
-        })
+        metrics: dict[str, float] = {"train/rows": float(len(rows)), "train/lr": lr}
+        if len(rows) == 0:
+            return self._finish_step(metrics)
+        prox = self._proximal_pass(rows)
+        adv, targets = estimate(cfg.algo.estimator, rows.arrays(), cfg.algo, prox.values)
+        keep = self._keep_rows(rows, adv, prox, metrics)
+        metrics.update(_batch_stats(rows, adv, keep, prox.entropy_rows, self.version))
+        # critics learn from every row; the policy only from rows with a non-zero advantage
+        selected = np.arange(len(rows)) if self.value_head is not None else np.flatnonzero(keep)
         if selected.size == 0:
-            self.version += 1
             metrics["train/skipped"] = 1.0
-            return metrics
-        # per-row tensors aligned with `rows`
-        width = max(len(c) for c in rows.completion_ids)
-        old_all = torch.cat([_pad_cols(p, width) for p in old_parts])
-        ref_all = torch.cat([_pad_cols(p, width) for p in ref_logp_all]) if ref_logp_all else None
-        rng = np.random.default_rng(stable_seed(cfg.run.seed, "minibatch", self.version))
-        step_metrics: list[dict[str, float]] = []
-        use_decoupled = cfg.loss.objective == "decoupled" or (cfg.loss.objective == "auto" and bool(stale.any()))
-        for _epoch in range(cfg.optim.epochs):
-            order = rng.permutation(selected)
-            for mb in np.array_split(order, min(cfg.optim.minibatches, order.size)):
-                if mb.size == 0:
-                    continue
-                m = self._minibatch_loss(rows, mb, adv, keep, targets, old_all, ref_all, use_decoupled)
-                step_metrics.append(m)
-        for key in step_metrics[0]:
-            metrics[f"train/{key}"] = float(np.mean([m[key] for m in step_metrics if key in m]))
-        metrics["train/decoupled"] = float(use_decoupled)
+            return self._finish_step(metrics)
+        metrics.update(self._optimise(rows, selected, adv, keep, targets, prox))
+        return self._finish_step(metrics)
+
+    def _finish_step(self, metrics: dict[str, float]) -> dict[str, float]:
+        check_finite_parameters(self._trainable())
         self.version += 1
         return metrics
 
-    def _minibatch_loss(self, rows: TurnRows, mb: np.ndarray, adv: np.ndarray, keep: np.ndarray,
-                        targets: dict[str, np.ndarray], old_all: torch.Tensor, ref_all: torch.Tensor | None,
-                        use_decoupled: bool) -> dict[str, float]:
+    def _proximal_pass(self, rows: TurnRows) -> _Proximal:
+        """No-grad pass with the current weights: ``π_old`` per completion token, token entropies,
+        the critic's values and (with a KL term) the reference policy's logprobs."""
+        need_values = self.value_head is not None
+        parts: dict[str, list[torch.Tensor]] = {"old": [], "ent_tok": [], "mask": [], "ent_row": [], "values": [], "ref": []}
+        self.model.eval()
+        with torch.no_grad():
+            for chunk in self._chunks(len(rows)):
+                logp, ent, hid, comp_mask = self.row_logprobs(rows, chunk, need_hidden=need_values)
+                parts["old"].append(logp)
+                parts["ent_tok"].append(ent.cpu())
+                parts["mask"].append(comp_mask.cpu())
+                parts["ent_row"].append((ent.sum(-1) / comp_mask.sum(-1).clamp_min(1)).cpu())
+                if need_values and hid is not None:
+                    v = self.value_head(hid)
+                    parts["values"].append(torch.stack([v.v_high, v.v_low, v.v_term], -1).float().cpu())
+                if self.ref_model is not None:
+                    parts["ref"].append(self.row_logprobs(rows, chunk, model=self.ref_model)[0].cpu())
+        self.model.train()
+        width = max(len(c) for c in rows.completion_ids)
+        values = None
+        if need_values:
+            v = torch.cat(parts["values"]).numpy().astype(np.float64)
+            values = {"v_high": v[:, 0], "v_low": v[:, 1], "v_term": v[:, 2]}
+        return _Proximal(
+            old=torch.cat([_pad_cols(p, width) for p in parts["old"]]),
+            ref=torch.cat([_pad_cols(p, width) for p in parts["ref"]]) if parts["ref"] else None,
+            entropy_rows=torch.cat(parts["ent_row"]).numpy().astype(np.float64),
+            token_entropy=parts["ent_tok"], token_mask=parts["mask"], values=values,
+        )
+
+    def _keep_rows(self, rows: TurnRows, adv: np.ndarray, prox: _Proximal, metrics: dict[str, float]) -> np.ndarray:
+        """Rows that carry a policy gradient: non-zero advantage, and in the top-ρ by entropy."""
+        keep = np.abs(adv) > 1e-8
+        rho = self.config.data.step_filter_rho
+        if rho < 1.0:
+            width = max(p.shape[1] for p in prox.token_entropy)
+            ent_mat = torch.cat([_pad_cols(e, width) for e in prox.token_entropy]).numpy()
+            mask_mat = torch.cat([_pad_cols(m, width) for m in prox.token_mask]).numpy()
+            filt = alg.entropy_step_filter(ent_mat, mask_mat, np.arange(len(rows)), rho, group_ids=np.asarray(rows.group))
+            keep &= filt.keep
+            metrics["train/step_filter_kept"] = float(filt.keep.mean())
+        return keep
+
+    def _optimise(self, rows: TurnRows, selected: np.ndarray, adv: np.ndarray, keep: np.ndarray,
+                  targets: dict[str, np.ndarray], prox: _Proximal) -> dict[str, float]:
+        """``optim.epochs`` passes of ``optim.minibatches`` Adam steps over ``selected`` rows."""
         cfg = self.config
+        arr = rows.arrays()
+        stale = (arr["version"] < self.version) & ~arr["replay"]  # replayed successes are not "stale rollouts"
+        use_decoupled = cfg.loss.objective == "decoupled" or (cfg.loss.objective == "auto" and bool(stale.any()))
+        rng = np.random.default_rng(stable_seed(cfg.run.seed, "minibatch", self.version))
+        step_metrics: list[dict[str, float]] = []
+        for _epoch in range(cfg.optim.epochs):
+            order = rng.permutation(selected)
+            for mb in np.array_split(order, min(cfg.optim.minibatches, order.size)):
+                if mb.size:
+                    step_metrics.append(self._minibatch_step(rows, mb, adv, keep, targets, prox, use_decoupled))
+        out = {f"train/{key}": float(np.mean([m[key] for m in step_metrics if key in m])) for key in step_metrics[0]}
+        out["train/decoupled"] = float(use_decoupled)
+        return out
+
+    def _minibatch_step(self, rows: TurnRows, mb: np.ndarray, adv: np.ndarray, keep: np.ndarray,
+                        targets: dict[str, np.ndarray], prox: _Proximal, use_decoupled: bool) -> dict[str, float]:
+        loss, m = self._minibatch_loss(rows, mb, adv, keep, targets, prox, use_decoupled)
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"policy version {self.version}: the loss is {float(loss.detach())} ({_describe(m)})")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self._trainable(), self.config.optim.grad_clip))
+        if not math.isfinite(grad_norm):
+            raise NonFiniteError(f"policy version {self.version}: the gradient norm is {grad_norm} ({_describe(m)})")
+        m["grad_norm"] = grad_norm
+        self.optimizer.step()
+        return m
+
+    def _minibatch_loss(self, rows: TurnRows, mb: np.ndarray, adv: np.ndarray, keep: np.ndarray,
+                        targets: dict[str, np.ndarray], prox: _Proximal, use_decoupled: bool) -> tuple[torch.Tensor, dict[str, float]]:
+        """Policy loss (+ entropy bonus, KL, critic loss) of rows ``mb``."""
+        lc = self.config.loss
         logp, ent, hid, comp_mask = self.row_logprobs(rows, mb, need_hidden=self.value_head is not None)
         c = comp_mask.shape[1]
-        old = old_all[mb, :c].to(self.device)
-        behav = _rollout_logp(rows, mb, c).to(self.device)
-        replay = torch.tensor(np.asarray(rows.replay)[mb], device=self.device)
-        unknown = torch.isnan(behav)
-        if cfg.data.replay_weight == "one":
-            unknown = unknown | replay.view(-1, 1)
-        behav = torch.where(unknown, old, behav)
+        old = prox.old[mb, :c].to(self.device)
+        behav = self._behaviour_logp(rows, mb, c, old)
         mask = comp_mask * torch.tensor(keep[mb], dtype=torch.float32, device=self.device).view(-1, 1)
         advantages = torch.tensor(adv[mb], dtype=torch.float32, device=self.device)
-        ref = ref_all[mb, :c].to(self.device) if ref_all is not None else None
-        lc = cfg.loss
+        ref = prox.ref[mb, :c].to(self.device) if prox.ref is not None else None
         if use_decoupled and lc.kind == "ppo":
             loss, m = decoupled_ppo_loss(
                 logp, old, behav, advantages, mask, eps_low=lc.eps_low, eps_high=lc.eps_high,
@@ -284,27 +283,38 @@ class Learner:
             loss = loss - lc.entropy_coef * ent_bonus
             m["entropy_bonus"] = float(ent_bonus.detach())
         if self.value_head is not None and hid is not None and targets:
-            v = self.value_head(hid)
             tgt = {k: torch.tensor(val[mb], dtype=torch.float32, device=self.device) for k, val in targets.items()}
-            v_loss = ((v.v_low - tgt["v_low"]) ** 2).mean()
-            if "v_high" in tgt:
-                start = tgt["segment_start"]
-                v_loss = v_loss + ((v.v_high - tgt["v_high"]) ** 2 * start).sum() / start.sum().clamp_min(1)
-                v_loss = v_loss + ((v.v_term - tgt["v_term"]) ** 2).mean()
+            v_loss = critic_targets_loss(self.value_head(hid.float()), tgt)
             loss = loss + lc.value_coef * v_loss
             m["value_loss"] = float(v_loss.detach())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip)
-        m["grad_norm"] = float(grad_norm) if math.isfinite(float(grad_norm)) else -1.0
-        self.optimizer.step()
-        return m
+        return loss, m
+
+    def _behaviour_logp(self, rows: TurnRows, mb: np.ndarray, width: int, old: torch.Tensor) -> torch.Tensor:
+        """The stored rollout logprobs; ``π_old`` where unknown (demonstrations) and for replayed
+        successes when ``data.replay_weight = "one"`` (weight 1)."""
+        behav = _rollout_logp(rows, mb, width).to(self.device)
+        unknown = torch.isnan(behav)
+        if self.config.data.replay_weight == "one":
+            replay = torch.tensor(np.asarray(rows.replay)[mb], device=self.device)
+            unknown = unknown | replay.view(-1, 1)
+        return torch.where(unknown, old, behav)
+
+    def _trainable(self) -> list[torch.Tensor]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     # ------------------------------------------------------------------ weights / state
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
         """Detached copy of the policy weights, to publish to the rollout backend."""
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def serving_model(self) -> Any:
+        """The model the rollout backend starts from (it serves its own copy)."""
+        return self.model
+
+    def save_merged(self, path: str) -> None:
+        """Write the trained model + tokenizer as a Hugging Face directory (``from_pretrained`` loads it)."""
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -323,6 +333,36 @@ class Learner:
         if self.ref_model is not None and state.get("ref_model") is not None:
             self.ref_model.load_state_dict(state["ref_model"])
         self.version = int(state["version"])
+
+
+def _causal_lm(model: Any) -> Any:
+    """The ``*ForCausalLM`` inside ``model`` (a PEFT wrapper holds it as its base model)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def check_finite_parameters(params: list[torch.Tensor]) -> None:
+    """Raise :class:`NonFiniteError` when any parameter holds a NaN or inf."""
+    bad = sum(int((~torch.isfinite(p.detach())).sum()) for p in params)
+    if bad:
+        raise NonFiniteError(f"{bad} parameter values are NaN or inf after the optimizer step")
+
+
+def _describe(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())) or "no other metrics"
+
+
+def _batch_stats(rows: TurnRows, adv: np.ndarray, keep: np.ndarray, entropy_rows: np.ndarray, version: int) -> dict[str, float]:
+    """Advantage, entropy, staleness and replay statistics of one batch."""
+    arr = rows.arrays()
+    fresh = ~arr["replay"]
+    lag = (version - arr["version"])[fresh]
+    return {
+        "train/adv_mean": float(adv.mean()), "train/adv_std": float(adv.std()),
+        "train/adv_nonzero": float(keep.mean()), "train/entropy": float(entropy_rows.mean()),
+        "train/staleness_mean": float(lag.mean()) if lag.size else 0.0,
+        "train/staleness_max": float(lag.max()) if lag.size else 0.0,
+        "train/replay_rows": float(arr["replay"].sum()),
+    }
 
 
 def _rollout_logp(rows: TurnRows, index: np.ndarray, width: int) -> torch.Tensor:

@@ -34,6 +34,7 @@ class RolloutRunner:
         max_batch: int = 512,
         max_wait_s: float | None = None,
         store_observations: str = "full",
+        failure_window: int = 200,
     ):
         self.env_configs = env_configs
         self.backend = backend
@@ -43,6 +44,7 @@ class RolloutRunner:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.store_observations = store_observations
+        self.failure_window = failure_window
         self.cluster: EnvCluster | None = None
         self.service: RolloutService | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -75,7 +77,7 @@ class RolloutRunner:
             loop.close()
 
     async def _main(self) -> None:
-        self.cluster = EnvCluster(self.env_configs, seed=self.seed)
+        self.cluster = EnvCluster(self.env_configs, seed=self.seed, failure_window=self.failure_window)
         self.service = RolloutService(self.backend, max_batch=self.max_batch, max_wait_s=self.max_wait_s)
         await self.service.start()
         self._stop = asyncio.Event()

@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # the learner's NonFiniteError
+        print(f"training stopped: {exc}\nthe last checkpoint written before it is kept (run again to resume "
+              f"from it with a lower optim.lr, or start over with run.resume=never)", file=sys.stderr)
+        return 1
     print(format_curve(summary))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
     return 0

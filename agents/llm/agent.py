@@ -23,13 +23,14 @@ send all requests to the backend in one ``generate`` call, and hand each result 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from envgym.agents.backends.base import Backend, Generation, GenerationRequest
-from envgym.agents.base import Agent, Decision
+from envgym.agents.backends.base import FINISH_STOP, Backend, Generation, GenerationRequest
+from envgym.agents.base import BatchedAgent, Decision
 from envgym.agents.llm.conversation import ChatFormat
-from envgym.agents.llm.parsing import ACTION_FORMATS, ParsedAction, parse_completion
+from envgym.agents.llm.parsing import ACTION_FORMATS, ParsedAction, find_function_call, parse_completion
 from envgym.agents.llm.prompts import (
     DEFAULT_SYSTEM_PROMPT,
     FORMAT_INSTRUCTIONS,
@@ -91,7 +92,7 @@ class _Pending:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class LLMAgent(Agent):
+class LLMAgent(BatchedAgent):
     """See the module docstring."""
 
     name = "llm"
@@ -242,6 +243,31 @@ class LLMAgent(Agent):
             decision.extra["parse_message"] = parsed.error
         self.annotate(decision, parsed, text, generation)
         return decision
+
+    def force(self, action: Any, policy_version: int = 0) -> Generation:
+        """The :class:`Generation` that answers the pending request with ``action``: the ids of
+        :meth:`demonstration_text` plus the end-of-turn id, ``logprobs=None`` (an oracle demonstration
+        recorded with this agent's own prompt ids)."""
+        if self._pending is None:
+            raise RuntimeError("force() without a prepare()")
+        if self.format is None:
+            raise ValueError("force() needs a backend with a tokenizer (token-in); this one is chat-only")
+        text = self.demonstration_text(action)
+        ids = self.format.encode(text) + list(self._stop_ids[:1] if self.format.end_of_turn_id is None else [self.format.end_of_turn_id])
+        return Generation(completion_ids=ids, logprobs=None, text=text, finish_reason=FINISH_STOP,
+                          policy_version=policy_version, prompt_ids=list(self._pending.prompt_ids or []))
+
+    def demonstration_text(self, action: Any) -> str:
+        """A reply in this agent's action format that parses back to ``action``."""
+        if self.action_format == "json":
+            if not isinstance(action, dict):
+                raise ValueError(f"action_format 'json' cannot express the text action {action!r}; use 'auto' or 'tagged'")
+            return json.dumps(action, ensure_ascii=False)
+        if self.action_format == "function":
+            if isinstance(action, dict) or find_function_call(str(action)) is None:
+                raise ValueError(f"action_format 'function' cannot express the action {action!r}; use 'auto' or 'tagged'")
+            return str(action)
+        return f"<action>{action_repr(action)}</action>"
 
     # ------------------------------------------------------------------ prompts
     def _system(self, summary: str | None) -> str:

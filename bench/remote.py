@@ -12,8 +12,12 @@ Measures, for a no-op env (``envgym-test/NoOp-v0``):
   same machine, under the same uvicorn settings, driven by the same raw driver with the same load
   shape (``--repeats`` runs alternating with envgym's, medians reported); ``ratio_vs_openenv`` is
   envgym's requests/s over OpenEnv's, and OpenEnv's server CPU per request over envgym's.  OpenEnv runs in the Python
-  given by ``--openenv-python`` / ``$OPENENV_PYTHON`` (default: this one), so its dependencies need
-  not share this environment; if it cannot run, ``openenv.error`` says why.
+  given by ``--openenv-python`` / ``$OPENENV_PYTHON`` (default: the cached ``openenv`` peer venv of
+  :mod:`envgym.interop.peer_venvs`, built on first use), so its dependencies need not share this
+  environment; if it cannot run, ``openenv.error`` says why;
+* ``openenv_compat`` — envgym's server speaking OpenEnv's protocol (its ``/openenv/ws`` route, the
+  same server process as ``concurrent_raw``), driven with OpenEnv's messages in the same alternation;
+  ``ratio_vs_openenv.openenv_compat_concurrent_requests_per_s`` is its requests/s over OpenEnv's.
 
 Usage: ``python bench/remote.py [--sessions 256] [--duration 5] [--steps 5000] [--openenv-python PY]``
 """
@@ -230,6 +234,7 @@ ENVGYM_RESET = json.dumps({"type": "reset", "id": 0, "seed": 0})
 ENVGYM_STEP = json.dumps({"type": "step", "id": 1, "action": "noop"})
 OPENENV_RESET = json.dumps({"type": "reset", "data": {}})
 OPENENV_STEP = json.dumps({"type": "step", "data": {"message": "noop"}})
+OPENENV_COMPAT_STEP = json.dumps({"type": "step", "data": {"action": "noop"}})  # envgym's action field
 
 OPENENV_SERVER = textwrap.dedent(
     '''
@@ -290,7 +295,16 @@ OPENENV_SERVER = textwrap.dedent(
 
 def _openenv_python(explicit: str | None) -> tuple[str | None, str | None]:
     """``(python, version)`` of an interpreter with openenv-core, or ``(None, reason)``."""
-    candidates = [explicit, os.environ.get("OPENENV_PYTHON"), sys.executable]
+    candidates = [explicit, os.environ.get("OPENENV_PYTHON")]
+    if not any(candidates):
+        from envgym.interop.peer_venvs import peer_python
+
+        try:
+            candidates.append(peer_python("openenv"))
+        except Exception as exc:  # noqa: BLE001 - recorded, then this interpreter is tried
+            candidates.append(None)
+            print(f"openenv peer venv: {exc}", file=sys.stderr)
+        candidates.append(sys.executable)
     reasons = []
     for python in [c for c in candidates if c]:
         probe = subprocess.run(
@@ -365,7 +379,10 @@ def main() -> None:
     python, version = (None, "skipped (--skip-openenv)") if args.skip_openenv else _openenv_python(args.openenv_python)
     with contextlib.ExitStack() as servers:
         url, process = servers.enter_context(running_server_process(NOOP_ID, imports=IMPORTS, args=extra))
-        targets = {"envgym": (websocket_url(url), process, ENVGYM_RESET, ENVGYM_STEP)}
+        targets = {
+            "envgym": (websocket_url(url), process, ENVGYM_RESET, ENVGYM_STEP),
+            "openenv_compat": (websocket_url(f"{url}/openenv"), process, OPENENV_RESET, OPENENV_COMPAT_STEP),
+        }
         if python is not None:
             try:
                 oe_url, oe_process = servers.enter_context(openenv_server(python, args.sessions + 64))
@@ -382,6 +399,10 @@ def main() -> None:
                 result = asyncio.run(_drive_raw(ws_url, args.sessions, args.duration, reset, step))
                 runs[name].append(_with_server_cpu(result, proc.pid, cpu))
         report["concurrent_raw"] = _median_run(runs["envgym"])
+        report["openenv_compat"] = {
+            "raw_one_session": bench_raw_one_session(targets["openenv_compat"][0], OPENENV_RESET, OPENENV_COMPAT_STEP, args.steps),
+            "concurrent_raw": _median_run(runs["openenv_compat"]),
+        }
         if "openenv" in targets:
             oe_url = targets["openenv"][0]
             report["openenv"]["raw_one_session"] = bench_raw_one_session(oe_url, OPENENV_RESET, OPENENV_STEP, args.steps)
@@ -396,6 +417,9 @@ def main() -> None:
                 report["websocket_one_session_raw"]["steps_per_s"] / openenv["raw_one_session"]["steps_per_s"], 2
             ),
         }
+        compat = report["openenv_compat"]["concurrent_raw"]
+        report["ratio_vs_openenv"]["openenv_compat_concurrent_requests_per_s"] = round(
+            compat["steps_per_s"] / theirs["steps_per_s"], 2)
         if ours.get("server_cpu_us_per_step") and theirs.get("server_cpu_us_per_step"):
             report["ratio_vs_openenv"]["server_cpu_per_request"] = round(
                 theirs["server_cpu_us_per_step"] / ours["server_cpu_us_per_step"], 2
@@ -404,8 +428,11 @@ def main() -> None:
         "ws_step_p50_le_1ms": report["websocket_one_session"]["p50_ms"] <= 1.0,
         f"{args.sessions}_sessions_no_errors": report["concurrent"]["errors"] == 0
         and report["concurrent_raw"]["errors"] == 0
+        and report["openenv_compat"]["concurrent_raw"]["errors"] == 0
         and report["concurrent"]["connected"] == args.sessions,
         "ratio_vs_openenv_ge_2": report.get("ratio_vs_openenv", {}).get("concurrent_requests_per_s", 0) >= 2.0,
+        "openenv_compat_ratio_ge_1_8": report.get("ratio_vs_openenv", {}).get(
+            "openenv_compat_concurrent_requests_per_s", 0) >= 1.8,
     }
     print(json.dumps(report, indent=2))
 

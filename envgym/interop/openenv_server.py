@@ -53,7 +53,10 @@ class OpenEnvSession:
         self.server = server
         self.catalog = catalog
         self.episode_id: str | None = None
-        self.specs: list[ToolSpec] | None = None
+        #: ``obs["tools"]`` of the last observation (``None`` before the first reset); specs are made
+        #: from it only when a tool request needs them, not on every step.
+        self.tools: list[dict[str, Any]] | None = None
+        self.has_observed = False
         self._handlers = {"reset": self._reset, "step": self._step, "state": self._state, "mcp": self._mcp}
 
     # ------------------------------------------------------------------ protocol hooks
@@ -75,7 +78,7 @@ class OpenEnvSession:
         handler = self._handlers.get(kind)  # type: ignore[arg-type]
         if handler is None:
             return error_message(WSErrorCode.UNKNOWN_TYPE, f"Unknown message type: {kind}"), False
-        if set(raw) - {"type", "data"}:
+        if len(raw) > 1 + ("data" in raw):  # only "type" and "data" (OpenEnv's messages forbid extras)
             return error_message(WSErrorCode.VALIDATION_ERROR, f"unknown message fields {sorted(set(raw) - {'type', 'data'})}"), False
         try:
             env = session.env if session.env is not None else self.server.make_session_env(session)
@@ -93,7 +96,7 @@ class OpenEnvSession:
         seed, options, episode_id = parse_reset({} if data is None else data)
         obs, info = env.reset(seed=seed, options=options or None)
         self.episode_id = episode_id or uuid.uuid4().hex
-        self.specs = tool_specs(obs, self.catalog.description)
+        self.tools, self.has_observed = obs.get("tools"), True
         meta = {"terminated": False, "truncated": False, "info": info, "episode_id": self.episode_id, "step_count": 0}
         return {"type": "observation", "data": observation_data(obs, None, False, meta)}
 
@@ -113,7 +116,7 @@ class OpenEnvSession:
                 obs = {"tool_name": name, "result": None, "error": error, "metadata": {}}
                 return {"type": "observation", "data": {"observation": obs, "reward": None, "done": False}}
         obs, reward, terminated, truncated, info = env.step(payload)
-        self.specs = tool_specs(obs, self.catalog.description)
+        self.tools = obs.get("tools")
         meta = {
             "terminated": bool(terminated), "truncated": bool(truncated), "info": info,
             "episode_id": self.episode_id, "step_count": int(info.get("turn", 0)),
@@ -161,11 +164,13 @@ class OpenEnvSession:
             return jsonrpc(request_id, error=(JsonRpcCode.INVALID_REQUEST, str(exc)))
         except Exception as exc:  # the env raised  # noqa: BLE001
             return jsonrpc(request_id, error=(JsonRpcCode.INTERNAL_ERROR, str(exc) or type(exc).__name__), data=exception_details(exc))
-        self.specs = tool_specs(obs, self.catalog.description)
+        self.tools = obs.get("tools")
         return jsonrpc(request_id, call_result(obs, step_outcome(reward, terminated, truncated, info)))
 
     def _specs(self, env: Any) -> list[ToolSpec]:
-        return self.specs if self.specs is not None else self.catalog.specs
+        if not self.has_observed:
+            return self.catalog.specs
+        return tool_specs({"tools": self.tools}, self.catalog.description)
 
 
 class ToolCatalog:

@@ -19,6 +19,7 @@ from envgym.envs.sql.database import (
     TABLES, build_database, database_id, ensure_database, generate_rows, is_valid_database,
 )
 from envgym.envs.sql.make_tasks import TASK_FILE, build_tasks, render
+from envgym.envs.sql import worker
 from envgym.envs.sql.sandbox import QueryError, ReadOnlyDatabase
 from envgym.envs.sql.scoring import normalize_text, parse_number, score_answer
 
@@ -267,12 +268,13 @@ def test_read_only_without_the_authorizer_too(db_dir):
     """Defence in depth: with the authorizer removed, mode=ro and query_only still stop writes."""
     path = ensure_database(0, db_dir)
     before = _sha256(path)
-    db = ReadOnlyDatabase(path)
-    db._conn.set_authorizer(None)
+    engine = worker.Engine(str(path), timeout_s=2.0, max_rows=50, count_limit=100, max_sql_chars=1000,
+                           heap_limit_bytes=64 << 20)
+    engine.conn.set_authorizer(None)
     for query in ("DELETE FROM orders", "CREATE TABLE evil (x)", "UPDATE products SET unit_price = 0"):
-        with pytest.raises(QueryError, match="read-only"):
-            db.run(query)
-    db.close()
+        with pytest.raises(worker.QueryFailed, match="read-only"):
+            engine.run(query)
+    engine.conn.close()
     assert _sha256(path) == before
 
 

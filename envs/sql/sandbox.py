@@ -1,60 +1,43 @@
-"""Read-only, time-limited query execution against a SQLite file, with compact text results.
+"""Read-only queries bounded in time and memory, run in a separate process, with compact text results.
 
-Layers of protection (1 and 2 each stop writes to the database file; 3 and 4 also stop writes to
-other files, which ``ATTACH`` of a new file or ``VACUUM INTO`` would create):
+:class:`ReadOnlyDatabase` owns one query worker (:mod:`envgym.envs.sql.worker`, a ``python3 -I``
+process per database) and sends it one statement at a time.  The worker is read-only in layers
+(``mode=ro``, ``query_only``, an authorizer that allows only reads, no ``ATTACH``) and bounded in
+memory by the kernel (``RLIMIT_AS``) and by SQLite (``hard_heap_limit``, temporary tables and sorts
+in that heap, ``SQLITE_LIMIT_LENGTH`` per value).  Time: the worker's progress handler stops a
+statement after ``timeout_s``; if no reply comes :data:`KILL_GRACE_S` later (one long function
+evaluation never yields to the progress handler), the worker is killed and replaced on the next
+query.  Either way the agent gets a :class:`QueryError` and the env goes on.
 
-1. the file is opened with a ``file:...?mode=ro`` URI (SQLite opens it O_RDONLY);
-2. ``PRAGMA query_only=ON``;
-3. an authorizer (``set_authorizer``) allows only reads: SELECT, reading columns, calling functions
-   (except ``load_extension``), recursive CTEs and a short list of introspection PRAGMAs (``table_info``,
-   ``foreign_key_list``…).  INSERT/UPDATE/DELETE, CREATE/DROP/ALTER, ATTACH/DETACH (and so ``VACUUM INTO``),
-   transactions, PRAGMA writes and everything else are denied;
-4. ``SQLITE_LIMIT_ATTACHED`` is 0, so no other database file can be attached.
-
-Resource limits: a progress handler aborts any statement running longer than ``timeout_s`` (an
-infinite ``WITH RECURSIVE`` included, since the handler fires every :data:`PROGRESS_STEPS` VM
-instructions while rows are produced); strings and blobs are capped at ``SQLITE_LIMIT_LENGTH``; the
-SQL text is capped; at most ``max_rows`` rows are rendered and at most ``count_limit`` more are
-counted.
+The SQL text is capped; at most ``max_rows`` rows are kept and at most ``count_limit`` more are counted.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import base64
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PROGRESS_STEPS = 1000
-MAX_VALUE_BYTES = 1_000_000
-MAX_SQL_CHARS = 20_000
+from envgym.envs.sql import worker
 
-#: PRAGMAs an agent may run (``PRAGMA table_info(orders)``): all of them only read.  Any other PRAGMA,
-#: with or without a value (``writable_schema``, ``query_only=OFF``…), is refused.
-READ_ONLY_PRAGMAS = frozenset({
-    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
-    "foreign_key_list", "collation_list", "function_list",
-})
-DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
-_ALLOWED_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
-_ACTION_NAMES = {
-    getattr(sqlite3, name): name[len("SQLITE_"):].lower().replace("_", " ")
-    for name in (
-        "SQLITE_INSERT", "SQLITE_UPDATE", "SQLITE_DELETE", "SQLITE_CREATE_TABLE", "SQLITE_CREATE_INDEX",
-        "SQLITE_CREATE_VIEW", "SQLITE_CREATE_TRIGGER", "SQLITE_CREATE_TEMP_TABLE", "SQLITE_CREATE_TEMP_INDEX",
-        "SQLITE_CREATE_TEMP_VIEW", "SQLITE_CREATE_TEMP_TRIGGER", "SQLITE_CREATE_VTABLE", "SQLITE_DROP_TABLE",
-        "SQLITE_DROP_INDEX", "SQLITE_DROP_VIEW", "SQLITE_DROP_TRIGGER", "SQLITE_DROP_TEMP_TABLE",
-        "SQLITE_DROP_TEMP_INDEX", "SQLITE_DROP_TEMP_VIEW", "SQLITE_DROP_TEMP_TRIGGER", "SQLITE_DROP_VTABLE",
-        "SQLITE_ALTER_TABLE", "SQLITE_ATTACH", "SQLITE_DETACH", "SQLITE_TRANSACTION", "SQLITE_SAVEPOINT",
-        "SQLITE_ANALYZE", "SQLITE_REINDEX", "SQLITE_PRAGMA", "SQLITE_FUNCTION",
-    )
-    if hasattr(sqlite3, name)
-}
+MAX_SQL_CHARS = 20_000
+#: How long after the time limit the worker may still take to answer before it is killed.
+KILL_GRACE_S = 1.0
+HEAP_LIMIT_BYTES = 128 * 1024 * 1024
+ADDRESS_SPACE_BYTES = 1024 * 1024 * 1024
+_MAX_REPLY_BYTES = 4 * worker.MAX_REPLY_BYTES  # rows (base64 for blobs) plus JSON escapes
 
 
 class QueryError(Exception):
-    """The query could not run (syntax error, unknown table, refused write, time limit…)."""
+    """The query could not run (syntax error, unknown table, refused write, time or memory limit…)."""
 
 
 @dataclass
@@ -70,8 +53,8 @@ class QueryResult:
 
 
 class ReadOnlyDatabase:
-    """One read-only connection to a SQLite file.  ``run(sql)`` returns a :class:`QueryResult` or
-    raises :class:`QueryError` with a message meant for the agent."""
+    """A read-only SQLite file behind a query worker.  ``run(sql)`` returns a :class:`QueryResult`
+    or raises :class:`QueryError` with a message meant for the agent."""
 
     def __init__(
         self,
@@ -81,52 +64,82 @@ class ReadOnlyDatabase:
         max_rows: int = 50,
         count_limit: int = 10_000,
         max_sql_chars: int = MAX_SQL_CHARS,
+        heap_limit_bytes: int = HEAP_LIMIT_BYTES,
+        address_space_bytes: int = ADDRESS_SPACE_BYTES,
     ):
         self.path = Path(path).resolve()
         self.timeout_s = float(timeout_s)
-        self.max_rows = int(max_rows)
-        self.count_limit = int(count_limit)
         self.max_sql_chars = int(max_sql_chars)
-        self._deadline: float | None = None
-        self._refused: str | None = None
-        conn = sqlite3.connect(
-            f"{self.path.as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        self._config = {
+            "path": str(self.path), "timeout_s": self.timeout_s, "max_rows": int(max_rows),
+            "count_limit": int(count_limit), "max_sql_chars": self.max_sql_chars,
+            "heap_limit_bytes": int(heap_limit_bytes), "address_space_bytes": int(address_space_bytes),
+        }
+        self._lock = threading.Lock()
+        self._closed = False
+        self._proc: subprocess.Popen | None = None
+        self._start()  # fail now, not at the first query, when the file cannot be opened
+
+    # ------------------------------------------------------------------ the worker
+    def _start(self) -> subprocess.Popen:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", worker.__file__, json.dumps(self._config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
         )
+        reply = self._read_reply(time.monotonic() + 30.0)
+        if reply is None or "error" in reply:
+            self._kill()
+            detail = (reply or {}).get("error", "the query worker did not start")
+            raise QueryError(f"cannot open {self.path}: {detail}")
+        return self._proc
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+    def _read_reply(self, deadline: float) -> dict | None:
+        """One reply line, or ``None`` when the worker died, ran past ``deadline`` or sent too much."""
+        fd = self._proc.stdout.fileno()
+        data = bytearray()
+        while not data.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk or len(data) + len(chunk) > _MAX_REPLY_BYTES:
+                return None
+            data += chunk
+        return json.loads(data)
+
+    def _ask(self, sql: str) -> dict:
+        proc = self._start()
         try:
-            conn.execute("PRAGMA query_only=ON")
-            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-            conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max(self.max_sql_chars * 4, 1000))
-            conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000)
-            conn.text_factory = lambda data: data.decode("utf-8", "replace")
-            conn.set_authorizer(self._authorize)
-            conn.set_progress_handler(self._progress, PROGRESS_STEPS)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn: sqlite3.Connection | None = conn
-
-    # ------------------------------------------------------------------ guards
-    def _authorize(self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None) -> int:
-        if action in _ALLOWED_ACTIONS:
-            return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() not in DENIED_FUNCTIONS:
-            return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in READ_ONLY_PRAGMAS:
-            return sqlite3.SQLITE_OK  # these only read; arg2 is their argument, e.g. the table name
-        if self._refused is None:
-            what = _ACTION_NAMES.get(action, f"operation {action}")
-            target = " ".join(str(a) for a in (arg1, arg2) if a)
-            self._refused = f"{what} {target}".strip()
-        return sqlite3.SQLITE_DENY
-
-    def _progress(self) -> int:
-        return 1 if self._deadline is not None and time.monotonic() > self._deadline else 0
+            proc.stdin.write(json.dumps({"sql": sql}).encode("utf-8") + b"\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._kill()
+            raise QueryError("the query worker stopped; run the query again") from None
+        reply = self._read_reply(time.monotonic() + self.timeout_s + KILL_GRACE_S)
+        if reply is not None:
+            return reply
+        died = proc.poll() is not None
+        self._kill()
+        if died:
+            raise QueryError("the query used more memory than the database worker may use (it was stopped)")
+        raise QueryError(f"the query was stopped after the {self.timeout_s:g} s time limit "
+                         "(one function call running that long, an unbounded WITH RECURSIVE or a huge join?)")
 
     # ------------------------------------------------------------------ running queries
     def run(self, sql: str) -> QueryResult:
-        if self._conn is None:
-            raise QueryError("the database connection is closed")
         if not isinstance(sql, str):
             raise QueryError(f"the query must be a string, got {type(sql).__name__}")
         if len(sql) > self.max_sql_chars:
@@ -138,66 +151,25 @@ class ReadOnlyDatabase:
             raise QueryError("the query is empty")
         if "\x00" in sql:
             raise QueryError("the query contains a NUL character")
-        self._refused = None
-        self._deadline = time.monotonic() + self.timeout_s
-        cursor = None
-        rows: list[tuple[Any, ...]] = []
-        columns: list[str] = []
-        try:
-            cursor = self._conn.execute(sql)
-            columns = [d[0] for d in cursor.description or []]
-            rows = cursor.fetchmany(self.max_rows)
-            more, uncounted = 0, False
-            if len(rows) == self.max_rows and cursor.description is not None:
-                try:
-                    while more < self.count_limit:
-                        chunk = cursor.fetchmany(min(1000, self.count_limit - more))
-                        if not chunk:
-                            break
-                        more += len(chunk)
-                    else:
-                        uncounted = cursor.fetchone() is not None
-                except sqlite3.OperationalError as exc:
-                    if not _is_interrupt(exc):
-                        raise
-                    uncounted = True  # the rows shown are right; counting the rest ran out of time
-            return QueryResult(columns=columns, rows=rows, more_rows=more, more_uncounted=uncounted)
-        except sqlite3.OperationalError as exc:
-            if _is_interrupt(exc):
-                raise QueryError(
-                    f"the query was stopped after the {self.timeout_s:g} s time limit "
-                    "(an unbounded WITH RECURSIVE or a huge join?)"
-                ) from None
-            raise QueryError(self._message(exc, sql)) from None
-        except (sqlite3.Error, sqlite3.Warning) as exc:
-            raise QueryError(self._message(exc, sql)) from None
-        except (ValueError, OverflowError, MemoryError, RecursionError) as exc:
-            raise QueryError(f"cannot run the query: {exc}") from None
-        finally:
-            self._deadline = None
-            if cursor is not None:
-                try:
-                    cursor.close()
-                except sqlite3.Error:
-                    pass
+        with self._lock:
+            if self._closed:
+                raise QueryError("the database connection is closed")
+            reply = self._ask(sql)
+        if "error" in reply:
+            raise QueryError(reply["error"])
+        rows = [tuple(_decode(v) for v in row) for row in reply["rows"]]
+        return QueryResult(columns=reply["columns"], rows=rows, more_rows=reply["more_rows"],
+                           more_uncounted=reply["more_uncounted"])
 
-    def _message(self, exc: BaseException, sql: str) -> str:
-        message = str(exc) or type(exc).__name__
-        if self._refused is not None and "pragma_" in sql.lower():
-            return "table-valued PRAGMA functions (pragma_table_info(...)) are not available; use PRAGMA table_info(name)"
-        if self._refused is not None or "not authorized" in message or "authorization denied" in message:
-            detail = f" (refused: {self._refused})" if self._refused else ""
-            return f"the database is read-only: only SELECT queries are allowed{detail}"
-        if "readonly" in message or "read-only" in message:
-            return f"the database is read-only: only SELECT queries are allowed ({message})"
-        if "one statement at a time" in message:
-            return "run one statement per sql() call"
-        return message
+    @property
+    def worker_pid(self) -> int | None:
+        """The query worker's process id (``None`` until the next query restarts a stopped one)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            self._closed = True
+            self._kill()
 
     def __del__(self) -> None:  # pragma: no cover - best effort
         try:
@@ -206,8 +178,10 @@ class ReadOnlyDatabase:
             pass
 
 
-def _is_interrupt(exc: BaseException) -> bool:
-    return "interrupted" in str(exc)
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        return base64.b64decode(value["$blob"])
+    return value
 
 
 # ---------------------------------------------------------------------- rendering

@@ -19,10 +19,15 @@ import threading
 import time
 
 import pytest
+from envgym.envs.sql.database import ensure_database
+from envgym.envs.sql.sandbox import (
+    ADDRESS_SPACE_BYTES,
+    KILL_GRACE_S,
+    QueryError,
+    ReadOnlyDatabase,
+)
 
 import envgym
-from envgym.envs.sql.database import ensure_database
-from envgym.envs.sql.sandbox import ADDRESS_SPACE_BYTES, KILL_GRACE_S, QueryError, ReadOnlyDatabase
 
 TIMEOUT_S = 2.0
 #: What a hostile query may make the worker hold: the SQLite heap limit plus Python and a reply.

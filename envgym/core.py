@@ -40,7 +40,7 @@ from envgym.errors import ResetNeeded
 from envgym.hashing import state_hash
 from envgym.observation import Observation
 from envgym.spaces import ActionSpace, ObservationSpace
-from envgym.tasks import Task, TaskSet, load_tasks, parse_task
+from envgym.tasks import Task, TaskSet, check_split, load_tasks, parse_task, split_of
 
 #: Reserved ``info`` keys and their meaning, identical across all envs.
 INFO_KEYS: dict[str, str] = {
@@ -144,6 +144,24 @@ class Env(gymnasium.Env[dict, Any]):
         """The task used when ``reset`` gets none: a task drawn from ``self.tasks`` with ``np_random``."""
         return self.tasks.sample(self.np_random)
 
+    def task_split(self, name: str, limit: int | None = None) -> TaskSet:
+        """The tasks of split ``name`` (``train`` / ``test``); two splits never share a task.
+
+        Default: the env's task set, each task in the split its ``spec["split"]`` names, else the one
+        :func:`envgym.tasks.split_of` gives its :meth:`split_key`.  Procedural envs override this to
+        build fresh tasks from disjoint seeds (their ids resolve through :meth:`task_from_id`)."""
+        check_split(name)
+        keep = [t for t in self.tasks if (t.spec.get("split") or split_of(self.split_key(t))) == name]
+        return TaskSet(keep[:limit], source=f"{self.tasks.source or type(self).__name__} [{name}]")
+
+    def split_key(self, task: Task) -> str:
+        """What decides a task's split (tasks with one key are held out together); default: its id."""
+        return task.task_id
+
+    def task_from_id(self, task_id: str) -> Task:
+        """The task an id names; default: the task of that id in ``self.tasks``."""
+        return self.tasks.get(task_id)
+
     def anchor(self) -> str | None:
         """Hashable rendering of the state for step-level grouping; default: hash of ``get_state()``."""
         try:
@@ -242,7 +260,7 @@ class Env(gymnasium.Env[dict, Any]):
         if isinstance(task, Task):
             return task
         if isinstance(task, str):
-            return self.tasks.get(task)
+            return self.task_from_id(task)
         if isinstance(task, dict):
             return parse_task(task, where="options['task']")
         raise TypeError(f"options['task'] must be a Task, dict or task id, got {type(task).__name__}")

@@ -19,6 +19,7 @@ Tasks enter an episode through ``env.reset(options={"task": task_or_id})``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -77,6 +78,21 @@ class Task(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_defaults=False)
+
+
+SPLITS = ("train", "test")
+
+
+def split_of(key: str, test_fraction: float = 0.25) -> str:
+    """The split a split key belongs to: ``"test"`` for a fixed ``test_fraction`` of keys (by the
+    key's sha256), else ``"train"`` — deterministic, so a key is never in both."""
+    bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if bucket < test_fraction else "train"
+
+
+def check_split(name: str) -> None:
+    if name not in SPLITS:
+        raise ValueError(f"unknown task split {name!r}; splits: {', '.join(SPLITS)}")
 
 
 class TaskSet(Sequence[Task]):

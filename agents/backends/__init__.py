@@ -50,22 +50,22 @@ def __getattr__(name: str) -> Any:
 def make_backend(spec: str, **kwargs: Any) -> Backend:
     """A backend from a short spec string.
 
-    * ``"tiny"`` — the tiny from-config policy (:mod:`envgym.agents.tiny_policy`) on ``device`` (CPU default)
-    * ``"hf:<path or hub id>"`` — :class:`TransformersBackend`
     * ``"openai:<base_url>"`` — :class:`OpenAIBackend` (``model=``, ``tokenizer=`` in kwargs)
-    * ``"vllm:<path or hub id>"`` — :class:`VLLMBackend`
+    * ``"vllm:<model>"`` — :class:`VLLMBackend`
+    * ``"hf:<model>"`` or a bare model spec — :class:`TransformersBackend` on ``device`` (CPU
+      default), where ``<model>`` is any spec of :func:`envgym.agents.models.resolve_model`: ``tiny``,
+      ``smollm2-135m-instruct``, ``gguf:PATH``, a local model directory or a hub id
+      (``tiny_config=`` holds the tiny policy's options)
     """
     kind, _, target = spec.partition(":")
-    if kind == "tiny":
-        from envgym.agents.tiny_policy import tiny_policy
-
-        device = kwargs.pop("device", "cpu")
-        model, tokenizer = tiny_policy(device=device, **kwargs.pop("tiny_config", {}))
-        return __getattr__("TransformersBackend")(model, tokenizer, **kwargs)
-    if kind == "hf" and target:
-        return __getattr__("TransformersBackend")(target, **kwargs)
     if kind == "openai" and target:
         return __getattr__("OpenAIBackend")(target, **kwargs)
     if kind == "vllm" and target:
         return __getattr__("VLLMBackend")(target, **kwargs)
-    raise ValueError(f"unknown backend spec {spec!r}; use tiny, hf:<model>, openai:<url> or vllm:<model>")
+    from envgym.agents.models import resolve_model
+
+    model = target if kind == "hf" and target else spec
+    if not model:
+        raise ValueError(f"empty model in backend spec {spec!r}")
+    path = resolve_model(model, tiny=kwargs.pop("tiny_config", None))
+    return __getattr__("TransformersBackend")(path, **kwargs)

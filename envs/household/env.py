@@ -36,12 +36,14 @@ location, held object, object places and states, open receptacles, lamp) without
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from envgym import Env, InvalidAction, Task, Transition, function_tool
 from envgym.actions import Call
 from envgym.hashing import state_hash
 from envgym.observation import Observation
+from envgym.tasks import TaskSet, check_split, split_of
 
 from envgym.envs.household import commands, planner
 from envgym.envs.household.generate import DIFFICULTIES, build_world, choose_goal, spec_for
@@ -117,6 +119,37 @@ class HouseholdEnv(Env):
             seed=seed,
             spec=spec_for(goal, difficulty),
         )
+
+    def task_split(self, name: str, limit: int | None = None) -> TaskSet:
+        """Procedural split ``name``: the goal instance (type, object, receptacle) decides the split
+        (a test goal is never a training goal) and the two splits draw their houses from disjoint seed
+        ranges (unseen room layouts and object placements).  Goal types round-robin over the env's
+        ``goal_types``, difficulty is the env's (or cycles easy/medium/hard).  ``limit`` = number of
+        tasks (default 1,200 train / 240 test).  Ids resolve anywhere (:meth:`task_from_id`)."""
+        check_split(name)
+        total = limit or (1200 if name == "train" else 240)
+        tasks: list[Task] = []
+        seed = SPLIT_SEED_BASE[name]
+        while len(tasks) < total:
+            goal_type = self.goal_types[len(tasks) % len(self.goal_types)]
+            difficulty = self.difficulty or DIFFICULTIES[(len(tasks) // len(self.goal_types)) % len(DIFFICULTIES)]
+            task = split_task(name, goal_type, difficulty, seed)
+            seed += 1
+            if goal_split(task) == name:
+                tasks.append(task)
+        return TaskSet(tasks, source=f"{ENV_ID} [{name}]")
+
+    def task_from_id(self, task_id: str) -> Task:
+        match = _SPLIT_ID.match(task_id)
+        if match is None:
+            return super().task_from_id(task_id)
+        split, goal_type, difficulty, seed = match[1], match[2], match[3], int(match[4])
+        if goal_type not in GOAL_TYPES or difficulty not in DIFFICULTIES:
+            raise KeyError(f"no task {task_id!r}: unknown goal type or difficulty")
+        task = split_task(split, goal_type, difficulty, seed)
+        if goal_split(task) != split or not SPLIT_SEED_BASE[split] <= seed < SPLIT_SEED_BASE[split] + SPLIT_SEED_SPAN:
+            raise KeyError(f"no task {task_id!r}: seed {seed} does not belong to the {split} split")
+        return task
 
     def tool_names(self) -> list[str]:
         return ["act"]
@@ -206,6 +239,23 @@ class HouseholdEnv(Env):
 
     def _subgoal_info(self) -> dict[str, Any]:
         return {"subgoal": self.goal.current_subgoal(self.subgoals_done), "subgoals_done": self.subgoals_done}
+
+
+SPLIT_SEED_BASE = {"train": 100_000_000, "test": 200_000_000}
+SPLIT_SEED_SPAN = 100_000_000
+_SPLIT_ID = re.compile(r"household-(train|test)-([a-z_]+)-(easy|medium|hard)-s(\d+)$")
+
+
+def split_task(split: str, goal_type: str, difficulty: str, seed: int) -> Task:
+    goal = choose_goal(seed, goal_type)
+    return Task(task_id=f"household-{split}-{goal_type}-{difficulty}-s{seed}", env_id=ENV_ID,
+                instruction=goal.instruction(), seed=seed, spec={**spec_for(goal, difficulty), "split": split})
+
+
+def goal_split(task: Task) -> str:
+    """The split of a task's goal instance: ``type/object/receptacle``."""
+    spec = task.spec
+    return split_of(f"{spec['type']}/{spec['object']}/{spec.get('receptacle', '')}")
 
 
 def _goal_json(goal: Goal) -> dict[str, Any]:

@@ -27,11 +27,13 @@ on the maze layout and the agent's position, so the same state recurs across epi
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import numpy as np
 
 from envgym import Env, InvalidAction, Task, Transition, function_tool
+from envgym.tasks import TaskSet, check_split, split_of
 from envgym.actions import Call
 from envgym.observation import Observation
 
@@ -155,6 +157,35 @@ class MazeEnv(Env):
             spec={"width": width, "height": height, "loops": self.loops, "difficulty": difficulty_for(width, height)},
         )
 
+    def task_split(self, name: str, limit: int | None = None) -> TaskSet:
+        """Procedural split ``name``: mazes whose *layout* falls in that split (by a hash of its walls,
+        so a test layout is never a training layout), distinct within the split, sizes interleaved
+        (the env's ``width``/``height`` if set, else 3x3 … 12x12).  ``limit`` = total tasks
+        (default 100 per size).  Ids ``maze-3x3-test-s<seed>`` resolve anywhere (:meth:`task_from_id`)."""
+        check_split(name)
+        sizes = [(self.width or self.height, self.height or self.width)] if (self.width or self.height) else [(n, n) for n in SPLIT_SIZES]
+        total = limit or 100 * len(sizes)
+        streams = [_split_stream(w, h, name) for w, h in sizes]
+        tasks: list[Task] = []
+        while len(tasks) < total and streams:
+            for stream in list(streams):
+                task = next(stream, None)
+                if task is None:
+                    streams.remove(stream)  # every layout of this size is used up
+                elif len(tasks) < total:
+                    tasks.append(task)
+        return TaskSet(tasks, source=f"{ENV_ID} [{name}]")
+
+    def task_from_id(self, task_id: str) -> Task:
+        match = _SPLIT_ID.match(task_id)
+        if match is None:
+            return super().task_from_id(task_id)
+        width, height, split, seed = int(match[1]), int(match[2]), match[3], int(match[4])
+        task = split_task(width, height, split, seed)
+        if layout_split(task) != split:
+            raise KeyError(f"no task {task_id!r}: the layout of seed {seed} belongs to the other split")
+        return task
+
     def tool_names(self) -> list[str]:
         return ["move"]
 
@@ -266,6 +297,40 @@ class MazeEnv(Env):
         lines.append(f"Open directions: {', '.join(layout.open_directions(self.rows, self.pos)) or 'none'}.")
         lines.append(f"Task: {self.instruction}")
         return "\n".join(lines)
+
+
+SPLIT_SIZES = range(3, 13)
+_SPLIT_ID = re.compile(r"maze-(\d+)x(\d+)-(train|test)-s(\d+)$")
+
+
+def split_task(width: int, height: int, split: str, seed: int) -> Task:
+    return Task(
+        task_id=f"maze-{width}x{height}-{split}-s{seed}", env_id=ENV_ID, instruction=maze_instruction(width, height),
+        seed=seed, spec={"width": width, "height": height, "loops": 0, "difficulty": difficulty_for(width, height), "split": split},
+    )
+
+
+def layout_split(task: Task) -> str:
+    """The split of a task's wall layout (start and goal aside)."""
+    rows = layout.carve_maze(int(task.spec["width"]), int(task.spec["height"]), _task_rng(task), loops=0)
+    return split_of("\n".join(rows))
+
+
+def _split_stream(width: int, height: int, split: str, max_misses: int = 2000):
+    """Tasks of ``split`` at one size, each a layout not seen before in the stream, in seed order;
+    ends after ``max_misses`` seeds in a row gave nothing new (small sizes have few layouts)."""
+    seen: set[str] = set()
+    seed, misses = 1_000_000 * width + 1000 * height, 0
+    while misses < max_misses:
+        task = split_task(width, height, split, seed)
+        seed += 1
+        rows = "\n".join(layout.carve_maze(width, height, _task_rng(task), loops=0))
+        if rows in seen or split_of(rows) != split:
+            misses += 1
+            continue
+        seen.add(rows)
+        misses = 0
+        yield task
 
 
 def _task_rng(task: Task) -> np.random.Generator:

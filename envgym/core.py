@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import gymnasium
 
 from envgym.actions import Call, InvalidAction, parse_action
-from envgym.errors import ResetNeeded
+from envgym.errors import Forbidden, ResetNeeded
 from envgym.hashing import state_hash
 from envgym.observation import Observation
 from envgym.spaces import ActionSpace, ObservationSpace
@@ -73,6 +73,9 @@ class Env(gymnasium.Env[dict, Any]):
     default_task_file: ClassVar[str | None] = None
     #: Default episode length limit; ``max_turns=`` overrides it.
     default_max_turns: ClassVar[int] = 50
+    #: Whether tasks passed in (not from ``self.tasks``) may carry reward code; an env server sets it
+    #: per env from its policy (:class:`envgym.remote.policy.SessionPolicy`).
+    accept_python_rewards: bool = True
 
     def __init__(
         self,
@@ -257,30 +260,47 @@ class Env(gymnasium.Env[dict, Any]):
 
     def resolve_task(self, task: Any) -> Task:
         """A :class:`Task` from a Task, its dict form, or a task id in ``self.tasks``."""
-        if isinstance(task, Task):
-            return task
         if isinstance(task, str):
             return self.task_from_id(task)
         if isinstance(task, dict):
-            return parse_task(task, where="options['task']")
-        raise TypeError(f"options['task'] must be a Task, dict or task id, got {type(task).__name__}")
+            task = parse_task(task, where="options['task']")
+        if not isinstance(task, Task):
+            raise TypeError(f"options['task'] must be a Task, dict or task id, got {type(task).__name__}")
+        if not self._may_score(task):
+            raise Forbidden(f"task {task.task_id!r} carries reward code, which this env does not accept from outside "
+                            "its task set (envgym serve --allow-python-rewards)")
+        return task
 
     # ------------------------------------------------------------------ helpers
     def _score_python_reward(self, episode_ended: bool, info: dict[str, Any]) -> float:
-        """Reward of a ``reward.kind == "python"`` task: 0 until the episode ends, then the sandboxed
-        score of (initial state, final state).  Reward code that cannot run is an infra error."""
+        """Reward of a ``reward.kind == "python"`` task: 0 until the episode ends, then the jailed
+        score of (initial state, final state) (:func:`envgym.rewards.score_task`).  Reward code that
+        cannot run, or no isolation boundary to run it in, is an infra error."""
         if not episode_ended:
             return 0.0
-        from envgym.synth.reward_runtime import score_task
+        from envgym.errors import InfraError
+        from envgym.rewards import score_task
 
-        result = score_task(self.task, self._initial_state or {}, self.get_state())
-        if result.error is not None:
-            info["infra_error"] = f"the task's reward could not run: {result.error}"
+        try:
+            if not self._may_score(self.task):
+                raise Forbidden("this env does not run reward code of tasks from outside its task set")
+            result = score_task(self.task, self._initial_state or {}, self.get_state())
+            error = result.error
+        except (InfraError, Forbidden) as exc:
+            error = str(exc)
+        if error is not None:
+            info["infra_error"] = f"the task's reward could not run: {error}"
             info["success"] = False
             return 0.0
         info["success"] = result.success
         info["reward_components"] = result.components
         return float(result.score or 0.0)
+
+    def _may_score(self, task: Task) -> bool:
+        """Whether ``task``'s reward may run here: not code, or code accepted, or one of our own tasks."""
+        if task.reward.kind != "python" or self.accept_python_rewards:
+            return True
+        return task.task_id in self.tasks and self.tasks.get(task.task_id) == task
 
     def _set_progress(self, *, turn: int, episode_over: bool, feedback: str = "", last_error: str = "") -> None:
         """For ``set_state`` implementations: tell the base class where the loaded episode stands

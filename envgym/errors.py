@@ -38,3 +38,8 @@ class InfraError(EnvgymError, RuntimeError):
 
 class ResetNeeded(EnvgymError, RuntimeError):
     """``step()`` was called before ``reset()`` or after the episode ended."""
+
+
+class Forbidden(EnvgymError, PermissionError):
+    """The operator's policy does not allow this (a client's task with reward code, an env kwarg,
+    a browser origin): nothing was run."""

@@ -11,7 +11,7 @@ from envgym import Env, InvalidAction, Transition
 from envgym.synth.adapters import GenericAdapter, make_adapter
 from envgym.synth.checks import REASONS, CheckConfig, verify
 from envgym.synth.diff import MISSING, apply_value, json_diff, matches
-from envgym.synth.sandbox import constant_return, run_reward, scan_reward_code
+from envgym.rewards import RewardLimits, constant_return, run_call, run_calls, scan_reward_code
 from tests.support.synth_scripts import household_case, household_reward
 
 
@@ -127,8 +127,7 @@ STATES = [{"x": 0}, {"x": 1}]
     ("def reward(i, f, t=None):\n    return 'yes'", "bad_output", "number"),
 ])
 def test_sandbox_contains_code_that_escaped_the_scan(code, kind, needle):
-    run = run_reward(code, STATES, [(0, 1)], time_limit_s=0.5, memory_mb=256)
-    result = run.results[0]
+    result = run_call(code, STATES[0], STATES[1], limits=RewardLimits(time_s=0.5, memory_mb=256))
     assert not result.ok and result.kind == kind and needle in result.error
 
 
@@ -138,14 +137,14 @@ def test_sandbox_subclasses_walk_cannot_reach_file_io():
             "        if c.__name__ == 'FileIO':\n"
             "            return float(len(c('/etc/hostname').read()) > 0)\n"
             "    return 0.5\n")
-    result = run_reward(code, STATES, [(0, 1)]).results[0]
+    result = run_call(code, STATES[0], STATES[1])
     assert result.ok is False or result.score == 0.5  # no file was read either way
 
 
 def test_sandbox_scores_and_components():
-    run = run_reward(GOOD, [INITIAL, GOLDEN], [(0, 0), (0, 1)])
-    assert [r.score for r in run.results] == [0.0, 1.0]
-    assert run.results[1].components == {"dark": True, "untouched": True}
+    results = run_calls(GOOD, [(INITIAL, INITIAL), (INITIAL, GOLDEN)])
+    assert [r.score for r in results] == [0.0, 1.0]
+    assert results[1].components == {"dark": True, "untouched": True}
 
 
 # ---------------------------------------------------------------------- verify on a generic env
@@ -153,9 +152,10 @@ def test_generic_good_candidate_passes_every_check():
     result = check()
     assert result.ok, result.failure
     assert result.passed == ["schema", "executable", "diff", "static_scan", "sandbox", "determinism", "constant",
-                             "golden", "initial", "mutation_revert", "mutation_side"]
+                             "golden", "initial", "mutation_revert", "mutation_side", "mutation_unrelated"]
     assert result.scores["golden"] == 1.0 and result.scores["initial"] == 0.0
     assert result.scores["side_effects"] and max(result.scores["side_effects"]) < 1
+    assert result.scores["unrelated_changes"] and max(result.scores["unrelated_changes"]) < 1
 
 
 @pytest.mark.parametrize("kwargs, code, side", [
@@ -172,6 +172,8 @@ def test_generic_good_candidate_passes_every_check():
     (dict(code='def reward(i, f, t=None):\n    return float(f["prefs"]["nope"] == 1)'), "reward_error", "discriminator"),
     (dict(code='def reward(i, f, t=None):\n    return float(f["prefs"]["theme"] == "dark" and list({"a", "b", "c", "d", "e", "f"})[0] == "d")'),
      "nondeterministic", "discriminator"),
+    (dict(code="def reward(i, f, t=None):\n    return float(f != i)", spec={**SPEC, "forbid_side_effects": False}),
+     "reward_pays_any_change", "discriminator"),
 ])
 def test_generic_faults_are_rejected_for_the_right_reason(kwargs, code, side):
     result = check(**kwargs)

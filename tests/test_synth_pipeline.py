@@ -18,7 +18,7 @@ from envgym.agents.oracle import OracleAgent  # noqa: E402
 from tests.support.openai_stub import ScriptedOpenAIServer  # noqa: E402
 from envgym.synth.cli_ops import journal_path, report_path, synth  # noqa: E402
 from envgym.synth.filters import majority, rollout_filter  # noqa: E402
-from envgym.synth.reward_runtime import score_task  # noqa: E402
+from envgym.rewards import score_task  # noqa: E402
 from tests.support.synth_scripts import ScriptedRoles, household_case, household_reward  # noqa: E402
 
 ENV = "envgym/Household-v0"

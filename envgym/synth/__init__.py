@@ -6,11 +6,10 @@
   env's own adapter lives with the env and is named by its registration's ``synthesis=``);
 * :mod:`envgym.synth.web` — the base of web-app adapters (states loaded in the browser, a UI-action
   solver as oracle), bound to an app's spec language and solver by the app's subclass;
-* :mod:`envgym.synth.checks` — the validity checks and their reason codes;
-* :mod:`envgym.synth.sandbox` — static scan and sandboxed execution of reward code;
+* :mod:`envgym.synth.checks` — the validity checks and their reason codes (reward code runs in
+  :mod:`envgym.rewards`: static scan, kernel-enforced jail, run-time scoring);
 * :mod:`envgym.synth.orchestrator` — propose → generate ∥ discriminate → verify → review rounds;
 * :mod:`envgym.synth.filters` — critic vote, rollout band filter, deduplication;
-* :mod:`envgym.synth.reward_runtime` — scoring ``kind="python"`` rewards at run time;
 * :mod:`envgym.synth.cli_ops` — ``synth(env_id, n, llm_url, model, out, **opts)`` (the CLI command).
 """
 

@@ -19,8 +19,10 @@ solvable           ``golden_unreachable`` (the env's planner cannot reach the go
                    in the golden state)
 static_scan        ``reward_syntax``, ``reward_no_function``, ``reward_forbidden_import``,
                    ``reward_forbidden_name``, ``reward_dunder``, ``reward_constant``
-sandbox            ``reward_error``, ``reward_timeout``, ``reward_memory``, ``reward_bad_output``
-determinism        ``nondeterministic`` (two sandbox processes, different hash seeds)
+sandbox            ``reward_error``, ``reward_timeout``, ``reward_memory``, ``reward_bad_output`` (every
+                   call in a fresh jailed process: no state carries over, the code cannot tell a
+                   check from a run)
+determinism        ``nondeterministic`` (the same calls again in interpreters of another hash seed)
 constant           ``reward_constant`` (same positive score on every probe state)
 golden             ``golden_fails_reward`` (reward(initial, golden) == 1)
 initial            ``initial_already_passes`` (reward(initial, initial) == 0)
@@ -29,21 +31,22 @@ mutation_revert    ``mutation_revert_passes``, ``diff_not_minimal`` (reverting a
                    target field scores < 1)
 mutation_side      ``mutation_side_effect_passes`` (an unrelated change scores < 1 when the
                    spec forbids side effects)
+mutation_unrelated ``reward_pays_any_change`` (the initial state with only an unrelated change
+                   scores < 1, unless the spec sets ``any_change_is_goal``)
 =================  ==========================================================================
 
-Reward code only ever runs in the sandbox (:mod:`envgym.synth.sandbox`).
+Reward code only ever runs in the jail (:mod:`envgym.rewards.jail`).
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from envgym.synth.adapters import GenericAdapter, Solution, StateError
 from envgym.synth.diff import Change, apply_value, json_diff, matches
-from envgym.synth.sandbox import ALLOWED_MODULES, CallResult, run_reward, scan_reward_code
+from envgym.rewards import ALLOWED_MODULES, CallResult, RewardLimits, run_calls, scan_reward_code
 
 GENERATOR, DISCRIMINATOR, PROPOSER = "generator", "discriminator", "proposer"
 
@@ -76,6 +79,7 @@ REASONS: dict[str, str] = {
     "mutation_revert_passes": "reverting one changed field of the golden diff still scores 1",
     "diff_not_minimal": "the golden diff has a change the goal does not need",
     "mutation_side_effect_passes": "an unrelated change still scores 1 although the spec forbids side effects",
+    "reward_pays_any_change": "the reward pays 1 for a change that leaves the goal undone",
     "max_rounds": "no valid candidate within the round limit (the last failure is reported)",
     "critic_rejected": "the critics' majority voted reject",
     "rollout_too_easy": "the reference agent's pass rate lies above the band",
@@ -232,11 +236,14 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
               actual=[f.to_json() for f in findings][:10])
     out.passed.append("static_scan")
 
-    # -------------------------------------------------------------- sandboxed evaluation
+    # -------------------------------------------------------------- jailed evaluation, one process per call
     reverts = [(c, apply_value(golden, c.segments, c.before)) for c in changes]
     protected = targets + incidental
     side = adapter.side_effect_mutations(golden, spec, protected, config.side_effect_mutations) \
         if adapter.forbids_side_effects(spec) else []
+    unrelated = [] if spec.get("any_change_is_goal") else [
+        m for m in adapter.side_effect_mutations(initial, spec, protected, config.side_effect_mutations)
+        if adapter.native_success(m.state, spec) is not True]
     probe_states = [initial, golden]
     if solution is not None and solution.final_state is not None:
         probe_states.append(solution.final_state)
@@ -245,31 +252,13 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
     probe_states += [s for _, s in reverts]
     side_start = len(probe_states)
     probe_states += [m.state for m in side]
-    calls = [(0, i) for i in range(len(probe_states))]
-    runs = []
-    n_runs = max(1, config.determinism_runs)
-    with ThreadPoolExecutor(max_workers=n_runs) as pool:  # the runs are separate processes: overlap them
-        sandbox_runs = list(pool.map(
-            lambda seed: run_reward(reward_code, probe_states, calls, time_limit_s=config.time_limit_s,
-                                    memory_mb=config.memory_mb, allowed_modules=config.allowed_modules, hash_seed=seed),
-            range(1, n_runs + 1)))
-    for run in sandbox_runs:
-        out.sandbox_seconds += run.seconds
-        runs.append(run.results)
-        bad = next((r for r in run.results if not r.ok), None)
-        if bad is not None:
-            _fail(SANDBOX_KINDS.get(bad.kind or "error", "reward_error"), DISCRIMINATOR, "sandbox",
-                  f"the reward failed in the sandbox: {bad.error}", expected="a score in [0, 1]", actual=bad.error)
-    out.passed.append("sandbox")
-    first = runs[0]
-    for other in runs[1:]:
-        if [r.to_json() for r in other] != [r.to_json() for r in first]:
-            _fail("nondeterministic", DISCRIMINATOR, "determinism", "two runs of the reward on the same states disagree",
-                  expected=[r.score for r in first], actual=[r.score for r in other])
-    out.passed.append("determinism")
+    unrelated_start = len(probe_states)
+    probe_states += [m.state for m in unrelated]
+    first = _jailed_scores(reward_code, initial, probe_states, config, out)
     scores = [r.score for r in first]
     out.scores = {"initial": scores[0], "golden": scores[1], "oracle_final": scores[oracle_index] if oracle_index else None,
-                  "reverts": scores[revert_start:side_start], "side_effects": scores[side_start:]}
+                  "reverts": scores[revert_start:side_start], "side_effects": scores[side_start:unrelated_start],
+                  "unrelated_changes": scores[unrelated_start:]}
 
     # -------------------------------------------------------------- reward semantics
     if len(set(scores)) == 1 and scores[0] > EPS:
@@ -308,13 +297,46 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
                   f"reverting {change.path} to its initial value still scores 1: the reward ignores part of the spec",
                   expected="< 1", actual=_score_text(result), details={"path": change.path})
     out.passed.append("mutation_revert")
-    for mutation, result in zip(side, first[side_start:]):
+    for mutation, result in zip(side, first[side_start:unrelated_start]):
         if result.score is not None and result.score >= 1 - EPS:
             _fail("mutation_side_effect_passes", DISCRIMINATOR, "mutation_side",
                   f"an unrelated change ({mutation.path}) still scores 1 although the spec forbids side effects",
                   expected="< 1", actual=_score_text(result), details={"path": mutation.path})
     if side:
         out.passed.append("mutation_side")
+    for mutation, result in zip(unrelated, first[unrelated_start:]):
+        if result.score is not None and result.score >= 1 - EPS:
+            _fail("reward_pays_any_change", DISCRIMINATOR, "mutation_unrelated",
+                  f"a change that leaves the goal undone ({mutation.path}) scores 1: the reward pays for any change",
+                  expected="< 1", actual=_score_text(result), details={"path": mutation.path})
+    if unrelated:
+        out.passed.append("mutation_unrelated")
+
+
+def _jailed_scores(code: str, initial: dict[str, Any], probes: list[dict[str, Any]], config: CheckConfig,
+                   out: Verification) -> list[CallResult]:
+    """``reward(initial, probe)`` for every probe, ``determinism_runs`` times (interpreters with
+    different hash seeds), each call in a fresh jailed process; fails on the first error or on runs
+    that disagree.  Returns the first run."""
+    limits = RewardLimits(time_s=config.time_limit_s, memory_mb=config.memory_mb)
+    runs = []
+    for seed in range(1, max(1, config.determinism_runs) + 1):
+        start = time.perf_counter()
+        results = run_calls(code, [(initial, probe) for probe in probes], limits=limits, hash_seed=seed,
+                            allowed_modules=config.allowed_modules)
+        out.sandbox_seconds += time.perf_counter() - start
+        bad = next((r for r in results if not r.ok), None)
+        if bad is not None:
+            _fail(SANDBOX_KINDS.get(bad.kind or "error", "reward_error"), DISCRIMINATOR, "sandbox",
+                  f"the reward failed in the jail: {bad.error}", expected="a score in [0, 1]", actual=bad.error)
+        runs.append(results)
+    out.passed.append("sandbox")
+    for other in runs[1:]:
+        if [r.to_json() for r in other] != [r.to_json() for r in runs[0]]:
+            _fail("nondeterministic", DISCRIMINATOR, "determinism", "two runs of the reward on the same states disagree",
+                  expected=[r.score for r in runs[0]], actual=[r.score for r in other])
+    out.passed.append("determinism")
+    return runs[0]
 
 
 def _fail(code: str, side: str, check: str, message: str, expected: Any = None, actual: Any = None,

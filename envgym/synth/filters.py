@@ -112,7 +112,7 @@ def rollout_filter(task: Any, make_env: Callable[[], Any], make_agent: Callable[
     """Play ``task`` ``k`` times with fresh agents (one env, reset per episode) and score each final
     state with the task's reward (see the module docstring)."""
     from envgym.errors import InfraError
-    from envgym.synth.reward_runtime import score_task
+    from envgym.rewards import RewardResult, score_task
     from envgym.tasks import parse_task
 
     task = parse_task(task)
@@ -142,7 +142,10 @@ def rollout_filter(task: Any, make_env: Callable[[], Any], make_agent: Callable[
                 result.scores.append(None)
                 result.errors.append(f"{type(exc).__name__}: {exc}"[:300])
                 continue
-            scored = score_task(task, initial, final, trajectory)
+            try:
+                scored = score_task(task, initial, final, trajectory)
+            except InfraError as exc:  # no isolation boundary: infra, never a failure
+                scored = RewardResult(None, {}, str(exc))
             if scored.error is not None:
                 result.infra += 1
                 result.scores.append(None)

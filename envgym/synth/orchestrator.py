@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envgym.hashing import canonical_json
+from envgym.rewards import IsolationUnavailable
 from envgym.synth.adapters import GenericAdapter, SpecError
 from envgym.synth.checks import DISCRIMINATOR, GENERATOR, CheckConfig, CheckFailure, Verification, verify
 from envgym.synth.llm import ChatClient, LLMBadJSON, LLMError
@@ -95,6 +96,8 @@ class Orchestrator:
             await self._run(candidate, avoid or [], outcome)
         except LLMError as exc:
             outcome.status, outcome.reason, outcome.error = "infra", "llm_error", str(exc)[:500]
+        except IsolationUnavailable as exc:  # no jail for reward code: infra, not a rejection
+            outcome.status, outcome.reason, outcome.error = "infra", "isolation_unavailable", str(exc)[:500]
         return outcome
 
     async def _run(self, candidate: int, avoid: list[str], outcome: Outcome) -> None:
@@ -226,8 +229,8 @@ class Orchestrator:
             spec=spec,
             initial_state=verification.initial,
             golden=Golden(state=verification.golden, actions=list(solution.actions) if solution and solution.actions else None),
-            reward=RewardSpec(kind="python", code=code, params={
-                "time_limit_s": self.config.checks.time_limit_s, "memory_mb": self.config.checks.memory_mb}),
+            # no limits in the task: whoever scores it sets them (envgym.rewards.RewardLimits)
+            reward=RewardSpec(kind="python", code=code),
             verification={
                 "checks": list(verification.passed),
                 "scores": verification.scores,

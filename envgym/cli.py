@@ -10,6 +10,8 @@
     envgym synth --env ID --n N --llm-url URL --model M --out tasks.jsonl
     envgym serve ID [--port N] [--token T]       serve an env over WebSocket
     envgym build NAME                            build a container image (content-hash tagged)
+    envgym check ID [--runtime R] [--rollouts F] does the env keep the contract? (exit 1 if not)
+    envgym new-env NAME [--dir D]                scaffold an env plugin package
     envgym containers ls|prune                   envgym-managed containers
 """
 
@@ -391,6 +393,40 @@ def build(
 
     tag = build_image(name, base, force)
     _console().print(f"image: {tag}")
+
+
+@app.command("check")
+def check_cmd(
+    env_id: str,
+    runtime: str = typer.Option("local", help="local | remote (through an `envgym serve` subprocess) | container"),
+    rollouts: Optional[Path] = typer.Option(None, help="re-score these stored episodes (JSONL) by replaying their actions"),
+    max_tasks: Optional[int] = typer.Option(None, help="run the oracle on at most this many tasks (default: all)"),
+    json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
+) -> None:
+    """Check that an env keeps the envgym contract (see envgym.checking); exit status 1 on any failure."""
+    from envgym.checking import CheckOptions, check
+
+    options = CheckOptions(max_tasks=max_tasks, rollouts=str(rollouts) if rollouts else None)
+    report = check(env_id, runtime=runtime, options=options, env_kwargs=_parse_kwargs(kw))
+    typer.echo(json.dumps(report.to_dict(), indent=1) if json_out else report.render())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("new-env")
+def new_env_cmd(
+    name: str = typer.Argument(..., help="the env's name, e.g. my-lights"),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="where to write the package (default ./envgym-NAME)"),
+) -> None:
+    """Scaffold an env plugin package (entry point, env, tasks, a test) that passes `envgym check`."""
+    from envgym.scaffold import new_env
+
+    try:
+        names, root = new_env(name, directory)
+    except (ValueError, FileExistsError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"wrote {root}: env {names.env_id} in {names.package}/env.py\n"
+               f"next: pip install -e {root} && envgym check {names.env_id}")
 
 
 @containers_app.command("ls")

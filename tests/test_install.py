@@ -35,7 +35,8 @@ def test_the_wheel_holds_one_top_level_package(wheel):
     assert top == {"envgym", wheel.name.split("-py3")[0] + ".dist-info"}
     assert top_level == ["envgym"]
     for module in ("envgym/envs/maze/env.py", "envgym/agents/oracle.py", "envgym/trainers/trainer.py",
-                   "envgym/envs/maze/tasks.jsonl", "envgym/envs/household/prompts/proposer.v1.md"):
+                   "envgym/envs/maze/tasks.jsonl", "envgym/envs/household/prompts/proposer.v1.md",
+                   "envgym/scaffold/env.py.tmpl"):
         assert module in names, module
 
 

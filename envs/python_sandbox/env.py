@@ -28,6 +28,7 @@ from typing import Any
 
 from envgym import Env, InvalidAction, Task, Transition, function_tool
 from envgym.actions import Call
+from envgym.hashing import state_hash
 from envgym.observation import Observation
 
 from envgym.envs.python_sandbox.runner import RunResult, SandboxRunner
@@ -185,6 +186,13 @@ class PythonSandboxEnv(Env):
             "history": [dict(h) for h in self.history],
             "submitted": self.submitted,
         }
+
+    def anchor(self) -> str:
+        """The state's hash without run times: the same code on the same task is the same state."""
+        state = self.get_state()
+        state["history"] = [{**h, "result": {k: v for k, v in h["result"].items() if k != "duration_s"}}
+                            for h in state["history"]]
+        return state_hash(state)
 
     def set_state(self, state: dict[str, Any]) -> None:
         if state.get("task_id") is not None:

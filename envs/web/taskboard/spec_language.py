@@ -70,32 +70,7 @@ def validate(spec: dict[str, Any]) -> dict[str, Any]:
         where = f"spec.changes[{index}]"
         if not isinstance(change, dict) or change.get("op") not in OPS:
             raise ValueError(f"{where}.op must be one of {', '.join(OPS)}")
-        op = change["op"]
-        if op in ("update_card", "delete_card"):
-            _need_str(change, "card", where)
-        if op == "update_card":
-            _card_fields(change.get("set"), f"{where}.set", need_title=False)
-        elif op == "create_card":
-            _card_fields(change.get("fields"), f"{where}.fields", need_title=True)
-        elif op == "rename_project":
-            name = _need_str(change, "name", where)
-            if not 3 <= len(name.strip()) <= 40:
-                raise ValueError(f"{where}.name must have 3 to 40 characters")
-        elif op == "set_wip_limit":
-            _need_str(change, "column", where)
-            limit = change.get("limit")
-            if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 20:
-                raise ValueError(f"{where}.limit must be a whole number from 0 to 20")
-        elif op == "set_member_role":
-            _need_str(change, "member", where)
-            if change.get("role") not in ROLES:
-                raise ValueError(f"{where}.role must be one of {', '.join(ROLES)}")
-        elif op == "add_member":
-            _need_str(change, "name", where)
-            if not _EMAIL.match(str(change.get("email", ""))):
-                raise ValueError(f"{where}.email must be an email address")
-            if change.get("role") not in ROLES:
-                raise ValueError(f"{where}.role must be one of {', '.join(ROLES)}")
+        _CHECK_OP[change["op"]](change, where)
         out.append(copy.deepcopy(change))
     keys = [(c["op"], c.get("card") or c.get("column") or c.get("member")) for c in out
             if c["op"] in ("update_card", "delete_card", "set_wip_limit", "set_member_role")]
@@ -108,6 +83,53 @@ def validate(spec: dict[str, Any]) -> dict[str, Any]:
     result.update(changes=out, difficulty=difficulty, forbid_side_effects=bool(spec.get("forbid_side_effects", True)),
                   start_path=START_PATH)
     return result
+
+
+def _check_update_card(change: dict[str, Any], where: str) -> None:
+    _need_str(change, "card", where)
+    _card_fields(change.get("set"), f"{where}.set", need_title=False)
+
+
+def _check_create_card(change: dict[str, Any], where: str) -> None:
+    _card_fields(change.get("fields"), f"{where}.fields", need_title=True)
+
+
+def _check_delete_card(change: dict[str, Any], where: str) -> None:
+    _need_str(change, "card", where)
+
+
+def _check_rename_project(change: dict[str, Any], where: str) -> None:
+    if not 3 <= len(_need_str(change, "name", where).strip()) <= 40:
+        raise ValueError(f"{where}.name must have 3 to 40 characters")
+
+
+def _check_set_wip_limit(change: dict[str, Any], where: str) -> None:
+    _need_str(change, "column", where)
+    limit = change.get("limit")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 20:
+        raise ValueError(f"{where}.limit must be a whole number from 0 to 20")
+
+
+def _check_set_member_role(change: dict[str, Any], where: str) -> None:
+    _need_str(change, "member", where)
+    _need_role(change, where)
+
+
+def _check_add_member(change: dict[str, Any], where: str) -> None:
+    _need_str(change, "name", where)
+    if not _EMAIL.match(str(change.get("email", ""))):
+        raise ValueError(f"{where}.email must be an email address")
+    _need_role(change, where)
+
+
+def _need_role(change: dict[str, Any], where: str) -> None:
+    if change.get("role") not in ROLES:
+        raise ValueError(f"{where}.role must be one of {', '.join(ROLES)}")
+
+
+_CHECK_OP = {"update_card": _check_update_card, "create_card": _check_create_card, "delete_card": _check_delete_card,
+             "rename_project": _check_rename_project, "set_wip_limit": _check_set_wip_limit,
+             "set_member_role": _check_set_member_role, "add_member": _check_add_member}
 
 
 def targets(spec: dict[str, Any], initial: dict[str, Any]) -> list[str]:
@@ -139,34 +161,44 @@ def targets(spec: dict[str, Any], initial: dict[str, Any]) -> list[str]:
 def holds(state: dict[str, Any], spec: dict[str, Any]) -> bool:
     """Whether every change of ``spec`` holds in ``state``."""
     cards = {c.get("id"): c for c in state.get("cards", []) if isinstance(c, dict)}
-    for change in spec["changes"]:
-        op = change["op"]
-        if op == "update_card":
-            card = cards.get(change["card"])
-            if card is None or not all(_same(k, card.get(k), v) for k, v in change["set"].items()):
-                return False
-        elif op == "create_card":
-            if not any(all(_same(k, c.get(k), v) for k, v in change["fields"].items()) for c in cards.values()):
-                return False
-        elif op == "delete_card":
-            if change["card"] in cards:
-                return False
-        elif op == "rename_project":
-            if _norm(state.get("project_name")) != _norm(change["name"]):
-                return False
-        elif op == "set_wip_limit":
-            column = next((c for c in state.get("columns", []) if c.get("id") == change["column"]), None)
-            if column is None or column.get("wip_limit") != change["limit"]:
-                return False
-        elif op == "set_member_role":
-            member = next((m for m in state.get("members", []) if m.get("id") == change["member"]), None)
-            if member is None or member.get("role") != change["role"]:
-                return False
-        elif op == "add_member":
-            if not any(str(m.get("email", "")).lower() == change["email"].lower() and m.get("role") == change["role"]
-                       and _norm(m.get("name")) == _norm(change["name"]) for m in state.get("members", [])):
-                return False
-    return True
+    return all(_HOLDS[change["op"]](state, cards, change) for change in spec["changes"])
+
+
+def _card_updated(state: dict[str, Any], cards: dict[Any, Any], change: dict[str, Any]) -> bool:
+    card = cards.get(change["card"])
+    return card is not None and all(_same(k, card.get(k), v) for k, v in change["set"].items())
+
+
+def _card_created(state: dict[str, Any], cards: dict[Any, Any], change: dict[str, Any]) -> bool:
+    return any(all(_same(k, c.get(k), v) for k, v in change["fields"].items()) for c in cards.values())
+
+
+def _card_deleted(state: dict[str, Any], cards: dict[Any, Any], change: dict[str, Any]) -> bool:
+    return change["card"] not in cards
+
+
+def _project_renamed(state: dict[str, Any], cards: dict[Any, Any], change: dict[str, Any]) -> bool:
+    return _norm(state.get("project_name")) == _norm(change["name"])
+
+
+def _wip_limit_set(state: dict[str, Any], cards: dict[Any, Any], change: dict[str, Any]) -> bool:
+    column = next((c for c in state.get("columns", []) if c.get("id") == change["column"]), None)
+    return column is not None and column.get("wip_limit") == change["limit"]
+
+
+def _role_set(state: dict[str, Any], cards: dict[Any, Any], change: dict[str, Any]) -> bool:
+    member = next((m for m in state.get("members", []) if m.get("id") == change["member"]), None)
+    return member is not None and member.get("role") == change["role"]
+
+
+def _member_added(state: dict[str, Any], cards: dict[Any, Any], change: dict[str, Any]) -> bool:
+    return any(str(m.get("email", "")).lower() == change["email"].lower() and m.get("role") == change["role"]
+               and _norm(m.get("name")) == _norm(change["name"]) for m in state.get("members", []))
+
+
+_HOLDS = {"update_card": _card_updated, "create_card": _card_created, "delete_card": _card_deleted,
+          "rename_project": _project_renamed, "set_wip_limit": _wip_limit_set, "set_member_role": _role_set,
+          "add_member": _member_added}
 
 
 def normalize(state: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +207,7 @@ def normalize(state: dict[str, Any]) -> dict[str, Any]:
     order = state.get("labels") if isinstance(state.get("labels"), list) else []
     for card in state.get("cards", []) if isinstance(state.get("cards"), list) else []:
         if isinstance(card, dict) and isinstance(card.get("labels"), list):
-            card["labels"] = sorted(card["labels"], key=lambda l: order.index(l) if l in order else len(order))
+            card["labels"] = sorted(card["labels"], key=lambda label: order.index(label) if label in order else len(order))
     return state
 
 

@@ -1,0 +1,1 @@
+"""Desktop GUI envs (work in progress)."""

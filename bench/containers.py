@@ -13,7 +13,8 @@
   ``speedup`` = cold median / warm median.
 * ``steps``: steps/s of one env in a container (a WebSocket round trip each) vs in-process.
 * ``dead_container_detect_s``: from ``kill`` of a container mid-episode to the ``InfraError``.
-* ``sandbox``: PythonSandbox-v0 runner start and per-call ``python(code)`` latency.
+* ``sandbox``: PythonSandbox-v0 runner start, per-call ``python(code)`` latency, and the episode
+  ``reset`` (a fresh container: from the warm spare, and without one).
 """
 
 from __future__ import annotations
@@ -160,9 +161,32 @@ def sandbox_latency(calls: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             env.run_code("print(sum(range(1000)))")
             samples.append(time.perf_counter() - t0)
-        return {"runner_start_s": round(start, 3), "exec": summary(samples)}
+        return {"runner_start_s": round(start, 3), "exec": summary(samples),
+                "episode_reset": sandbox_resets(env, 8), "episode_reset_no_spare": sandbox_resets(None, 4)}
     finally:
         env.close()
+
+
+def sandbox_resets(env: Any, episodes: int) -> dict[str, Any]:
+    """``reset`` between episodes (each swaps in a fresh container): with the warm spare of ``env``,
+    or (``env=None``) without one, where each reset starts its container; an episode of 3 calls between."""
+    own = env is None
+    if own:
+        env = envgym.make("envgym/PythonSandbox-v0").unwrapped
+        env.runner.warm_spare = False
+    try:
+        env.reset(options={"task": "binary-2024"})
+        samples = []
+        for _ in range(episodes):
+            for _ in range(3):
+                env.run_code("print(sum(range(1000)))")
+            t0 = time.perf_counter()
+            env.reset(options={"task": "binary-2024"})
+            samples.append(time.perf_counter() - t0)
+        return summary(samples)
+    finally:
+        if own:
+            env.close()
 
 
 def main() -> None:

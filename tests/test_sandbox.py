@@ -233,10 +233,11 @@ def test_output_is_capped(env):
     assert_still_serving(env)
 
 
-def test_a_killed_sandbox_container_is_replaced(env):
+def test_a_container_killed_from_outside_is_an_infra_error_and_reset_replaces_it(env):
     docker_client().api.kill(env.runner.handle.container_id)
-    result = run(env, "print('after kill')")
-    assert result.sandbox_restarted or result.stdout.strip() == "after kill"
+    with pytest.raises(envgym.InfraError, match="died|gone"):
+        run(env, "print('after kill')")
+    env.reset(options={"task": "binary-2024"})
     assert_still_serving(env)
 
 

@@ -1,41 +1,44 @@
-"""In-container runner of the Python sandbox (stdlib only; runs as the unprivileged ``sandbox`` user).
+"""In-container runner of the Python sandbox (stdlib only).
 
 ``runner.py init``
-    PID 1 of the sandbox container: reaps orphans (so killed snippets never pile up as zombies that
-    count against the pids limit) and exits on SIGTERM.
+    PID 1 of the sandbox container, as the ``sandbox-init`` user (not the user code runs as, so code
+    cannot signal or trace it): reaps orphans (so killed snippets never pile up as zombies that count
+    against the pids limit).  It installs no signal handler, so no signal sent from inside the
+    container can stop it; the engine removes the container with SIGKILL.
 ``runner.py run TIMEOUT_S MAX_OUTPUT_BYTES ADDRESS_SPACE_BYTES B64 [B64 ...]``
     Runs one snippet (its UTF-8 source base64-encoded, split over any number of arguments) with
     ``python3 -I`` in ``/workspace``, under a wall-clock limit, an address-space rlimit, a file-size
-    rlimit and an OOM score that makes it the first victim of the container's memory limit.  Every
-    process the snippet left behind (background children, fork-bomb survivors, ``setsid`` escapees)
-    is killed afterwards with ``kill(-1, SIGKILL)``, which reaches every process of this user in the
-    container except PID 1 and the runner itself.  Prints one JSON object:
-    ``{"stdout", "stderr", "exit_code", "timed_out", "oom_killed", "truncated", "duration_s"}``.
-``runner.py reset``
-    Kills every leftover process and empties ``/workspace`` and ``/tmp`` (a new episode).
+    rlimit and an OOM score that makes it the first victim of the container's memory limit.  The
+    source, stdout and stderr live in memfds, not in a directory: code that fills ``/tmp`` (or any
+    other tmpfs) cannot break later calls.  The runner makes itself non-dumpable, so the snippet (same
+    user) cannot ptrace it or open its descriptors through ``/proc``.  Every process the snippet left
+    behind (background children, fork-bomb survivors, ``setsid`` escapees) is killed afterwards with
+    ``kill(-1, SIGKILL)``, which reaches every process of this user in the container but the runner
+    itself.  Prints one JSON object: ``{"stdout", "stderr", "exit_code", "timed_out", "oom_killed",
+    "oom_kills", "truncated", "duration_s"}`` (``oom_kills``: the container's count so far).
+``runner.py oom-kills``
+    Prints the container's OOM-kill count (how the host tells a memory kill from another death).
+
+Between episodes the host replaces the whole container (a fresh one from a warm spare), so nothing
+a snippet leaves (files in any tmpfs, IPC objects, memory charged to the cgroup) reaches the next.
 """
 
 import base64
+import ctypes
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
 WORKSPACE = "/workspace"
-SCRATCH = "/tmp/.envgym-runner"
 FILE_SIZE_LIMIT = 8 * 1024 * 1024
+PR_SET_DUMPABLE = 4
 
 
 def init() -> None:
-    def stop(signum, frame):
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     while True:
         try:
@@ -63,7 +66,7 @@ def _other_live_pids() -> list:
 
 
 def kill_leftovers() -> None:
-    """Kill every process but PID 1 and this one; repeat while a forking process keeps adding more."""
+    """Kill every other process of this user; repeat while a forking process keeps adding more."""
     for _ in range(500):
         if not _other_live_pids():
             return
@@ -74,7 +77,7 @@ def kill_leftovers() -> None:
         time.sleep(0.002)
 
 
-def _oom_kills() -> int:
+def oom_kills() -> int:
     """The container cgroup's OOM-kill counter (cgroup v2 or v1), or -1 when unreadable."""
     for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
         try:
@@ -88,20 +91,24 @@ def _oom_kills() -> int:
     return -1
 
 
-def _read_capped(path: str, limit: int):
-    with open(path, "rb") as handle:
-        data = handle.read(limit + 1)
+def _read_capped(fd: int, limit: int):
+    data = os.pread(fd, limit + 1, 0)
     return data[:limit].decode("utf-8", "replace"), len(data) > limit
 
 
+def _not_dumpable() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def run(timeout_s: float, max_output: int, address_space: int, chunks: list) -> dict:
+    _not_dumpable()
     kill_leftovers()
-    os.makedirs(SCRATCH, exist_ok=True)
-    code = base64.b64decode("".join(chunks)).decode("utf-8")
-    script = os.path.join(SCRATCH, "snippet.py")
-    out_path, err_path = os.path.join(SCRATCH, "stdout"), os.path.join(SCRATCH, "stderr")
-    with open(script, "w", encoding="utf-8") as handle:
-        handle.write(code)
+    code = base64.b64decode("".join(chunks))
+    script, out, err = (os.memfd_create(name, 0) for name in ("snippet.py", "stdout", "stderr"))
+    os.write(script, code)
 
     def limit_child() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -114,53 +121,35 @@ def run(timeout_s: float, max_output: int, address_space: int, chunks: list) -> 
         except OSError:
             pass
 
-    oom_before = _oom_kills()
+    oom_before = oom_kills()
     start = time.monotonic()
     timed_out = False
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", script],
-            cwd=WORKSPACE,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            preexec_fn=limit_child,
-            start_new_session=True,
-        )
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            kill_leftovers()
-            proc.wait()
+    proc = subprocess.Popen(
+        [sys.executable, "-I", f"/proc/self/fd/{script}"],
+        cwd=WORKSPACE, stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(script,),
+        preexec_fn=limit_child, start_new_session=True,
+    )
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_leftovers()
+        proc.wait()
     duration = time.monotonic() - start
     kill_leftovers()
-    oom_after = _oom_kills()
-    stdout, cut_out = _read_capped(out_path, max_output)
-    stderr, cut_err = _read_capped(err_path, max_output)
+    stdout, cut_out = _read_capped(out, max_output)
+    stderr, cut_err = _read_capped(err, max_output)
+    oom_after = oom_kills()
     return {
         "stdout": stdout,
         "stderr": stderr,
         "exit_code": proc.returncode,
         "timed_out": timed_out,
         "oom_killed": oom_before >= 0 and oom_after > oom_before,
+        "oom_kills": oom_after,
         "truncated": cut_out or cut_err,
         "duration_s": round(duration, 4),
     }
-
-
-def reset() -> None:
-    kill_leftovers()
-    for root in (WORKSPACE, "/tmp"):
-        for name in os.listdir(root):
-            path = os.path.join(root, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
 
 
 def main(argv: list) -> int:
@@ -170,9 +159,8 @@ def main(argv: list) -> int:
     elif command == "run":
         result = run(float(argv[2]), int(argv[3]), int(argv[4]), argv[5:])
         sys.stdout.write(json.dumps(result))
-    elif command == "reset":
-        reset()
-        sys.stdout.write(json.dumps({"ok": True}))
+    elif command == "oom-kills":
+        sys.stdout.write(json.dumps({"oom_kills": oom_kills()}))
     else:
         sys.stderr.write(__doc__)
         return 2

@@ -103,12 +103,12 @@ def info(env_id: str, kw: list[str] = typer.Option([], "--kw", help="env kwargs 
     env = _make(env_id, _parse_kwargs(kw))
     env_spec = envgym.spec(env_id)
     obs, reset_info = env.reset(seed=0)
-    console.print(f"[bold]{env_spec.id}[/]  {env_spec.description}")
-    console.print(f"entry point: {env_spec.entry_point}   tags: {', '.join(env_spec.tags)}")
+    console.print(f"{env_spec.id}  {env_spec.description}", markup=False, highlight=False)
+    console.print(f"entry point: {env_spec.entry_point}   tags: {', '.join(env_spec.tags)}", markup=False)
     console.print(f"tasks: {len(env.unwrapped.tasks)}   max turns: {env.unwrapped.max_turns}")
     console.print(f"observation keys: {sorted(obs)}")
     if obs.get("tools"):
-        console.print("tools: " + ", ".join(t.get("function", t)["name"] for t in obs["tools"]))
+        console.print("tools: " + ", ".join(t.get("function", t)["name"] for t in obs["tools"]), markup=False)
     console.rule("first observation (seed 0)")
     console.print(obs["text"], markup=False)
     console.print(f"info: {reset_info}", markup=False)
@@ -120,50 +120,32 @@ def play(
     env_id: str,
     task: Optional[str] = typer.Option(None, help="task id from the env's task set"),
     seed: Optional[int] = typer.Option(None, help="seed (procedural envs build the task from it)"),
-    out: Optional[Path] = typer.Option(None, help="append the episode to this JSONL file"),
+    out: Optional[Path] = typer.Option(None, help="append the episode to this JSONL file (--web: default runs/play/)"),
     screenshots: Optional[Path] = typer.Option(None, help="save a PNG of the screen after every turn here (envs with screens)"),
+    web: bool = typer.Option(False, "--web", help="play in a browser page on 127.0.0.1 instead of the terminal"),
+    port: int = typer.Option(0, help="--web: port of the page (0: a free one)"),
+    runtime: str = typer.Option("local", help="local | container | remote (with --url)"),
+    url: Optional[str] = typer.Option(None, help="env server URL for --runtime remote"),
     kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
 ) -> None:
     """Play an environment yourself: read the observation, type actions (:help for commands)."""
-    from envgym.agents.human import HumanAgent, QuitEpisode
-    from envgym.agents.loop import run_episode
-    from envgym.trajectory import EpisodeWriter
+    from envgym.recording import recording_kwargs
 
-    console = _console()
-    env = _make(env_id, _parse_kwargs(kw))
-    agent = HumanAgent(env, console=console)
-    turns: list[Any] = []
-
-    def save_screen(index: int) -> None:
-        grab = getattr(env.unwrapped, "screenshot_bytes", None)
-        if screenshots is None:
-            return
-        if grab is None:
-            console.print(f"[yellow]{env_id} has no screen to save")
-            return
-        screenshots.mkdir(parents=True, exist_ok=True)
-        path = screenshots / f"turn{index:03d}.png"
-        path.write_bytes(grab("png"))
-        console.print(f"[dim]screenshot: {path}")
-
-    def report(turn: Any) -> None:
-        turns.append(turn)
-        save_screen(turn.index + 1)
-        console.print(f"[green]reward {turn.reward:+.2f}[/]" + (" [yellow](episode over)" if turn.terminated or turn.truncated else ""))
-
+    kwargs = recording_kwargs(env_id, _parse_kwargs(kw))
+    if runtime != "local" or url:
+        kwargs.update(runtime="remote" if url else runtime, **({"url": url} if url else {}))
+    env = _make(env_id, kwargs)
     try:
-        episode = run_episode(env, agent, task=task, seed=seed, env_id=env_id, on_turn=report,
-                              on_reset=lambda observation, info: save_screen(0))
-    except QuitEpisode:
-        console.print(f"[yellow]quit after {len(turns)} turns")
-        raise typer.Exit(0) from None
+        if web:
+            from envgym.play_web import play_in_browser
+
+            play_in_browser(env, env_id, task=task, seed=seed, out=out, port=port)
+        else:
+            from envgym.play import play_in_terminal
+
+            play_in_terminal(env, env_id, task=task, seed=seed, out=out, screenshots=screenshots, console=_console())
     finally:
         env.close()
-    console.print(f"[bold]{'SUCCESS' if episode.success else 'failed'}[/] — return {episode.total_return:.2f} in {episode.num_turns} turns")
-    if out:
-        with EpisodeWriter(out) as writer:
-            writer.write(episode)
-        console.print(f"saved to {out}")
 
 
 @app.command()
@@ -202,8 +184,10 @@ def run_agent(
     from envgym.tasks import load_tasks
     from envgym.trajectory import EpisodeWriter
 
+    from envgym.recording import ObservationTap, finish_episode, recording_kwargs
+
     console = console or _console()
-    env = _make(env_id, env_kwargs or {})
+    env = ObservationTap(_make(env_id, recording_kwargs(env_id, env_kwargs or {})))
     agent = make_agent(agent_name, env=env) if agent_name == "oracle" else make_agent(agent_name)
     tasks = list(load_tasks(task_file)) if task_file else (list(env.unwrapped.tasks) if use_env_tasks else None)
     writer = EpisodeWriter(out) if out else None
@@ -216,7 +200,7 @@ def run_agent(
             bar = progress.add_task("run", total=episodes, rate=0.0)
             for i in range(episodes):
                 task = tasks[i % len(tasks)] if tasks else None
-                episode = run_episode(env, agent, task=task, seed=seed + i, env_id=env_id)
+                episode = finish_episode(run_episode(env, agent, task=task, seed=seed + i, env_id=env_id), env.last)
                 if writer:
                     writer.write(episode)
                 if episode.infra_error is not None:
@@ -259,38 +243,24 @@ def show(
     episode: Optional[int] = typer.Option(None, help="only this episode (0-based)"),
     max_chars: int = typer.Option(600, help="truncate observations to this many characters"),
     html: Optional[Path] = typer.Option(None, help="write a self-contained HTML report here"),
+    compare: Optional[Path] = typer.Option(None, help="with --html: a second run, shown side by side per task"),
 ) -> None:
-    """Pretty-print recorded episodes."""
-    from rich.panel import Panel
-
+    """Pretty-print recorded episodes, or write an HTML report (--html; two runs: --compare)."""
+    from envgym import report
     from envgym.trajectory import read_episodes
 
     console = _console()
     episodes = read_episodes(file)
-    if html is not None:
-        from envgym.report import write_html_report
-
-        write_html_report(episodes, html)
-        console.print(f"wrote {html}")
+    if compare is not None:
+        if html is None:
+            raise typer.BadParameter("--compare writes an HTML report: add --html OUT", param_hint="--compare")
+        report.write_comparison_report((file.name, episodes), (compare.name, read_episodes(compare)), html)
+    elif html is not None:
+        report.write_html_report(episodes, html)
+    else:
+        report.print_episodes(console, [episodes[episode]] if episode is not None else episodes, max_chars)
         return
-    chosen = [episodes[episode]] if episode is not None else episodes
-    for ep in chosen:
-        status = "[green]success" if ep.success else ("[magenta]infra error" if ep.infra_error else "[red]failed")
-        console.rule(f"{ep.env_id} task={ep.task_id} seed={ep.seed} agent={ep.agent} — {status}[/] return={ep.total_return:.2f} turns={ep.num_turns}")
-        for turn in ep.turns:
-            text = turn.observation.get("text", "")
-            if len(text) > max_chars:
-                text = text[:max_chars] + f"… ({len(text) - max_chars} more chars)"
-            console.print(Panel(text, title=f"turn {turn.index}", border_style="dim"), markup=False)
-            error = turn.info.get("action_error")
-            console.print(
-                f"  action: {json.dumps(turn.action, ensure_ascii=False)}   reward: {turn.reward:+.2f}"
-                + (f"   [red]error: {error}[/]" if error else ""),
-                highlight=False,
-            )
-    total = len(episodes)
-    wins = sum(e.success for e in episodes)
-    console.print(f"{total} episodes, {wins} successes ({wins / total:.0%})" if total else "no episodes")
+    console.print(f"wrote {html}", markup=False)
 
 
 @app.command()

@@ -38,7 +38,7 @@ def test_run_records_and_summarises(tmp_path):
     assert len(read_episodes(out)) == 8, "run appends to an existing file"
 
     shown = runner.invoke(app, ["show", str(out), "--episode", "0"], terminal_width=200)
-    assert shown.exit_code == 0 and "test/Count-v0" in shown.output and '"up"' in shown.output
+    assert shown.exit_code == 0 and "test/Count-v0" in shown.output and "action: up " in shown.output
 
 
 def test_run_with_a_task_file(tmp_path):

@@ -314,86 +314,94 @@ class BrowserSession:
         return outcome
 
     async def _element_action(self, call: Call, timeout_ms: float) -> None:
-        name, page = call.name, self.page
-        if name in ("click", "dblclick", "hover"):
-            locator, info = await self._element(call.argument(0, "bid"), "click" if name != "hover" else "hover")
-            tabs_before = len(self.pages)
-            # force=True: PREFLIGHT already checked visibility, enabled state and the hit target (and
-            # scrolled into view), so Playwright's own rAF-based actionability polling is skipped.
-            if name == "click":
-                await locator.click(timeout=timeout_ms, force=True)
-            elif name == "dblclick":
-                await locator.dblclick(timeout=timeout_ms, force=True)
-            else:
-                await locator.hover(timeout=timeout_ms, force=True)
-            if info.get("opensTab") and len(self.pages) == tabs_before:
-                # the link opens a new tab: wait (bounded) for it, so the observation shows it
-                try:
-                    await self.context.wait_for_event("page", timeout=timeout_ms)
-                except Exception:
-                    pass
-        elif name == "fill":
-            text = call.argument(1, "text")
-            if not isinstance(text, (str, int, float)) or isinstance(text, bool):
-                raise InvalidAction(f"fill() text must be a string, got {type(text).__name__}")
-            locator, _ = await self._element(call.argument(0, "bid"), "fill")
-            await locator.fill(str(text), timeout=timeout_ms, force=True)
-        elif name == "select":
-            option = call.argument(1, "option", None)
-            if option is None:
-                option = call.argument(1, "options")
-            wanted = option if isinstance(option, list) else [option]
-            locator, info = await self._element(call.argument(0, "bid"), "select")
-            values = []
-            for want in wanted:
-                want_s = str(want).strip()
-                match = next((o for o in info["options"] if o["label"] == want_s), None) \
-                    or next((o for o in info["options"] if o["label"].lower() == want_s.lower()), None) \
-                    or next((o for o in info["options"] if o["value"] == want_s), None)
-                if match is None:
-                    labels = ", ".join(repr(o["label"]) for o in info["options"][:30])
-                    raise InvalidAction(f"{want_s!r} is not an option of {call.argument(0, 'bid')!r}; options: {labels}")
-                values.append(match["value"])
-            await locator.select_option(values, timeout=timeout_ms, force=True)
-        elif name == "press":
-            if len(call.args) + len(call.kwargs) >= 2:
-                locator, _ = await self._element(call.argument(0, "bid"), "press")
-                await locator.press(normalize_key(call.argument(1, "key")), timeout=timeout_ms)
-            else:
-                await page.keyboard.press(normalize_key(call.argument(0, "key")))
-        elif name == "scroll":
-            target = call.argument(0, "dy", None)
-            if target is None:
-                target = call.argument(0, "bid")
-            if isinstance(target, (int, float)) and not isinstance(target, bool):
-                dx = call.kwargs.get("dx", 0)
-                await page.evaluate("([dx, dy]) => window.scrollBy(dx, dy)", [float(dx), float(target)])
-            else:
-                locator, _ = await self._element(target, "scroll")
-                await locator.scroll_into_view_if_needed(timeout=timeout_ms)
-        elif name == "goto":
-            url = call.argument(0, "url")
-            if not isinstance(url, str) or not url.strip():
-                raise InvalidAction("goto() needs a URL string")
-            absolute = urljoin(self.origin + "/", url.strip())
-            if not self._allowed(absolute):
-                raise InvalidAction(f"navigation to {absolute!r} is blocked: only pages under {self.origin} can be opened")
-            await page.goto(absolute, wait_until="load", timeout=timeout_ms)
-        elif name in ("go_back", "go_forward"):
-            response = await (page.go_back if name == "go_back" else page.go_forward)(wait_until="load", timeout=timeout_ms)
-            if response is None and name == "go_back":
-                self._events.append("There is no earlier page in this tab's history.")
-        elif name == "tab_focus":
-            index = call.argument(0, "index")
-            if not isinstance(index, int) or not 0 <= index < len(self.pages):
-                raise InvalidAction(f"tab index must be 0..{len(self.pages) - 1}, got {index!r}")
-            self.active = index
-            await self.page.bring_to_front()
-        elif name == "tab_close":
-            if len(self.pages) == 1:
-                raise InvalidAction("cannot close the last tab")
-            await self.page.close()
-            self.active = min(self.active, len(self.pages) - 1)
+        await _ELEMENT_HANDLERS[call.name](self, call, timeout_ms)
+
+    # ------------------------------------------------------------------ element actions, one each
+    async def _pointer(self, call: Call, timeout_ms: float) -> None:
+        """click / dblclick / hover.  force=True: PREFLIGHT already checked visibility, enabled state
+        and the hit target (and scrolled into view), so Playwright's own rAF-based actionability
+        polling is skipped."""
+        name = call.name
+        locator, info = await self._element(call.argument(0, "bid"), "click" if name != "hover" else "hover")
+        tabs_before = len(self.pages)
+        await getattr(locator, name)(timeout=timeout_ms, force=True)
+        if info.get("opensTab") and len(self.pages) == tabs_before:
+            # the link opens a new tab: wait (bounded) for it, so the observation shows it
+            try:
+                await self.context.wait_for_event("page", timeout=timeout_ms)
+            except Exception:
+                pass
+
+    async def _fill(self, call: Call, timeout_ms: float) -> None:
+        text = call.argument(1, "text")
+        if not isinstance(text, (str, int, float)) or isinstance(text, bool):
+            raise InvalidAction(f"fill() text must be a string, got {type(text).__name__}")
+        locator, _ = await self._element(call.argument(0, "bid"), "fill")
+        await locator.fill(str(text), timeout=timeout_ms, force=True)
+
+    async def _select(self, call: Call, timeout_ms: float) -> None:
+        option = call.argument(1, "option", None)
+        if option is None:
+            option = call.argument(1, "options")
+        wanted = option if isinstance(option, list) else [option]
+        locator, info = await self._element(call.argument(0, "bid"), "select")
+        values = []
+        for want in wanted:
+            want_s = str(want).strip()
+            match = next((o for o in info["options"] if o["label"] == want_s), None) \
+                or next((o for o in info["options"] if o["label"].lower() == want_s.lower()), None) \
+                or next((o for o in info["options"] if o["value"] == want_s), None)
+            if match is None:
+                labels = ", ".join(repr(o["label"]) for o in info["options"][:30])
+                raise InvalidAction(f"{want_s!r} is not an option of {call.argument(0, 'bid')!r}; options: {labels}")
+            values.append(match["value"])
+        await locator.select_option(values, timeout=timeout_ms, force=True)
+
+    async def _press(self, call: Call, timeout_ms: float) -> None:
+        if len(call.args) + len(call.kwargs) >= 2:
+            locator, _ = await self._element(call.argument(0, "bid"), "press")
+            await locator.press(normalize_key(call.argument(1, "key")), timeout=timeout_ms)
+        else:
+            await self.page.keyboard.press(normalize_key(call.argument(0, "key")))
+
+    async def _scroll(self, call: Call, timeout_ms: float) -> None:
+        target = call.argument(0, "dy", None)
+        if target is None:
+            target = call.argument(0, "bid")
+        if isinstance(target, (int, float)) and not isinstance(target, bool):
+            dx = call.kwargs.get("dx", 0)
+            await self.page.evaluate("([dx, dy]) => window.scrollBy(dx, dy)", [float(dx), float(target)])
+        else:
+            locator, _ = await self._element(target, "scroll")
+            await locator.scroll_into_view_if_needed(timeout=timeout_ms)
+
+    async def _goto(self, call: Call, timeout_ms: float) -> None:
+        url = call.argument(0, "url")
+        if not isinstance(url, str) or not url.strip():
+            raise InvalidAction("goto() needs a URL string")
+        absolute = urljoin(self.origin + "/", url.strip())
+        if not self._allowed(absolute):
+            raise InvalidAction(f"navigation to {absolute!r} is blocked: only pages under {self.origin} can be opened")
+        await self.page.goto(absolute, wait_until="load", timeout=timeout_ms)
+
+    async def _history(self, call: Call, timeout_ms: float) -> None:
+        go = self.page.go_back if call.name == "go_back" else self.page.go_forward
+        response = await go(wait_until="load", timeout=timeout_ms)
+        if response is None and call.name == "go_back":
+            self._events.append("There is no earlier page in this tab's history.")
+
+    async def _tab_focus(self, call: Call, timeout_ms: float) -> None:
+        index = call.argument(0, "index")
+        if not isinstance(index, int) or not 0 <= index < len(self.pages):
+            raise InvalidAction(f"tab index must be 0..{len(self.pages) - 1}, got {index!r}")
+        self.active = index
+        await self.page.bring_to_front()
+
+    async def _tab_close(self, call: Call, timeout_ms: float) -> None:
+        if len(self.pages) == 1:
+            raise InvalidAction("cannot close the last tab")
+        await self.page.close()
+        self.active = min(self.active, len(self.pages) - 1)
 
     async def _pixel_action(self, call: Call, timeout_ms: float) -> None:
         name, page = call.name, self.page
@@ -537,3 +545,12 @@ class BrowserSession:
         result["url"] = self.page.url
         result["extract_ms"] = (time.perf_counter() - started) * 1000
         return result
+
+
+#: ELEMENT_ACTIONS name -> the BrowserSession method carrying it out ("answer" never reaches the page)
+_ELEMENT_HANDLERS = {
+    "click": BrowserSession._pointer, "dblclick": BrowserSession._pointer, "hover": BrowserSession._pointer,
+    "fill": BrowserSession._fill, "select": BrowserSession._select, "press": BrowserSession._press,
+    "scroll": BrowserSession._scroll, "goto": BrowserSession._goto, "go_back": BrowserSession._history,
+    "go_forward": BrowserSession._history, "tab_focus": BrowserSession._tab_focus, "tab_close": BrowserSession._tab_close,
+}

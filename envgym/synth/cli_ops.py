@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,50 @@ async def _synth(env_id: str, n: int, llm_url: str, model: str, out: str, opts: 
     if unknown:
         raise TypeError(f"unknown synth options: {', '.join(sorted(unknown))}")
     started = time.perf_counter()
+    adapter, llm, orchestrator = _pipeline(env_id, llm_url, model, opts)
+    jpath = journal_path(out)
+    previous = read_journal(jpath)
+    _check_config(previous, env_id, n)
+    journal = Journal(jpath)
+    try:
+        if not previous:
+            journal.write({"stage": "config", "env_id": env_id, "n": n, "model": model, "family": adapter.family,
+                           "prompts": {r: p.id for r, p in orchestrator.prompts.items()}})
+        funnel = await _run_stages(adapter, llm, orchestrator, n, previous, journal, opts)
+        funnel.final, funnel.dedup_rejections = _deduplicate(funnel.rolled, adapter, opts)
+        from envgym.tasks import parse_task, save_tasks
+
+        save_tasks(out, [parse_task(t) for t in funnel.final])
+        run_usage = llm.report()
+        journal.write({"stage": "run", "usage": run_usage, "seconds": round(time.perf_counter() - started, 3)})
+        report = _report(env_id, model, n, out, funnel, opts, run_usage, previous, time.perf_counter() - started)
+    finally:
+        journal.close()
+        await llm.aclose()
+    atomic_write(report_path(out), _json(report))
+    if opts.get("print_report", True):
+        _print_report(report)
+    return report
+
+
+@dataclass
+class _Funnel:
+    """What each stage kept (records and tasks as JSON), for the report."""
+
+    outcomes: dict[int, dict[str, Any]]
+    resumed: int
+    infra: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    votes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    voted: list[dict[str, Any]] = field(default_factory=list)
+    rollouts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    rolled: list[dict[str, Any]] = field(default_factory=list)
+    final: list[dict[str, Any]] = field(default_factory=list)
+    dedup_rejections: Counter = field(default_factory=Counter)
+
+
+def _pipeline(env_id: str, llm_url: str, model: str, opts: dict[str, Any]) -> tuple[GenericAdapter, ChatClient, Orchestrator]:
+    """The env's adapter, the chat client and the orchestrator, configured from ``opts``."""
     adapter = make_adapter(env_id, env_factory=opts.get("env_factory"), env_kwargs=opts.get("env_kwargs"),
                            family=opts.get("family"))
     checks = CheckConfig(time_limit_s=float(opts.get("time_limit_s", 2.0)), memory_mb=int(opts.get("memory_mb", 512)),
@@ -73,54 +118,39 @@ async def _synth(env_id: str, n: int, llm_url: str, model: str, out: str, opts: 
         price_completion_per_1k=float(opts.get("price_completion_per_1k", 0.0)),
         max_concurrency=max(4, int(opts.get("concurrency", 4)) * 4),
     )
-    orchestrator = Orchestrator(adapter, llm, config)
-    jpath = journal_path(out)
-    previous = read_journal(jpath)
-    _check_config(previous, env_id, n)
-    journal = Journal(jpath)
-    try:
-        if not previous:
-            journal.write({"stage": "config", "env_id": env_id, "n": n, "model": model, "family": adapter.family,
-                           "prompts": {r: p.id for r, p in orchestrator.prompts.items()}})
-        outcomes = {r["candidate"]: r for r in previous if r.get("stage") == "candidate" and r.get("status") in ("accepted", "rejected")}
-        resumed = len([k for k in outcomes if k < n])
-        todo = [k for k in range(n) if k not in outcomes]
-        new_infra: list[dict[str, Any]] = []
-        with _Progress(opts.get("progress"), n, resumed) as progress:
-            await _run_candidates(orchestrator, todo, outcomes, new_infra, journal, progress, int(opts.get("concurrency", 4)))
-            progress.stage("voting")
-            votes = {r["candidate"]: r for r in previous if r.get("stage") == "vote"}
-            accepted = [outcomes[k] for k in sorted(outcomes) if k < n and outcomes[k]["status"] == "accepted"]
-            critics = int(opts.get("critics", 3))
-            voted = await _vote(orchestrator, llm, accepted, votes, critics, journal)
-            progress.stage("rollouts")
-            rollouts = {r["candidate"]: r for r in previous if r.get("stage") == "rollout"}
-            rolled = await _rollouts(adapter, voted, rollouts, opts, journal)
-        progress_done = time.perf_counter()
-        dedup = Deduplicator(float(opts.get("dedup_threshold", 0.92)), opts.get("dedup_scope") or adapter.dedup_scope)
-        final, dedup_rejections = [], Counter()
-        for task in rolled:
-            duplicate = dedup.check(task)
-            if duplicate:
-                dedup_rejections[duplicate[0]] += 1
-                continue
-            dedup.add(task)
-            final.append(task)
-        from envgym.tasks import parse_task, save_tasks
+    return adapter, llm, Orchestrator(adapter, llm, config)
 
-        save_tasks(out, [parse_task(t) for t in final])
-        run_usage = llm.report()
-        journal.write({"stage": "run", "usage": run_usage, "seconds": round(time.perf_counter() - started, 3)})
-        report = _report(env_id, model, n, out, jpath, outcomes, new_infra, accepted, voted, rolled, final, votes,
-                         rollouts, dedup_rejections, critics, opts, run_usage, previous, resumed,
-                         time.perf_counter() - started, progress_done - started)
-    finally:
-        journal.close()
-        await llm.aclose()
-    atomic_write(report_path(out), _json(report))
-    if opts.get("print_report", True):
-        _print_report(report)
-    return report
+
+async def _run_stages(adapter: GenericAdapter, llm: ChatClient, orchestrator: Orchestrator, n: int,
+                      previous: list[dict[str, Any]], journal: Journal, opts: dict[str, Any]) -> _Funnel:
+    """Candidates (those the journal lacks), the critic vote, the rollout filter."""
+    outcomes = {r["candidate"]: r for r in previous if r.get("stage") == "candidate" and r.get("status") in ("accepted", "rejected")}
+    funnel = _Funnel(outcomes, resumed=len([k for k in outcomes if k < n]))
+    todo = [k for k in range(n) if k not in outcomes]
+    with _Progress(opts.get("progress"), n, funnel.resumed) as progress:
+        await _run_candidates(orchestrator, todo, outcomes, funnel.infra, journal, progress, int(opts.get("concurrency", 4)))
+        progress.stage("voting")
+        funnel.votes = {r["candidate"]: r for r in previous if r.get("stage") == "vote"}
+        funnel.accepted = [outcomes[k] for k in sorted(outcomes) if k < n and outcomes[k]["status"] == "accepted"]
+        funnel.voted = await _vote(orchestrator, llm, funnel.accepted, funnel.votes, int(opts.get("critics", 3)), journal)
+        progress.stage("rollouts")
+        funnel.rollouts = {r["candidate"]: r for r in previous if r.get("stage") == "rollout"}
+        funnel.rolled = await _rollouts(adapter, funnel.voted, funnel.rollouts, opts, journal)
+    return funnel
+
+
+def _deduplicate(tasks: list[dict[str, Any]], adapter: GenericAdapter, opts: dict[str, Any]) -> tuple[list[dict[str, Any]], Counter]:
+    """The tasks left after deduplication, and why the others went."""
+    dedup = Deduplicator(float(opts.get("dedup_threshold", 0.92)), opts.get("dedup_scope") or adapter.dedup_scope)
+    final, rejections = [], Counter()
+    for task in tasks:
+        duplicate = dedup.check(task)
+        if duplicate:
+            rejections[duplicate[0]] += 1
+            continue
+        dedup.add(task)
+        final.append(task)
+    return final, rejections
 
 
 _OPTIONS = {
@@ -236,27 +266,13 @@ def _agent_factory(spec: Any) -> Callable[[Any], Any]:
     raise ValueError(f"rollout_agent must be 'oracle', 'random', 'module:factory' or a callable, got {spec!r}")
 
 
-def _report(env_id: str, model: str, n: int, out: str, jpath: Path, outcomes: dict[int, dict[str, Any]],
-            infra: list[dict[str, Any]], accepted: list[dict[str, Any]], voted: list[dict[str, Any]],
-            rolled: list[dict[str, Any]], final: list[dict[str, Any]], votes: dict[int, dict[str, Any]],
-            rollouts: dict[int, dict[str, Any]], dedup_rejections: Counter, critics: int, opts: dict[str, Any],
-            run_usage: dict[str, Any], previous: list[dict[str, Any]], resumed: int, wall: float, pipeline: float) -> dict[str, Any]:
-    records = [outcomes[k] for k in sorted(outcomes) if k < n]
-    check_rejections = Counter(r["reason"] for r in records if r["status"] == "rejected")
+def _report(env_id: str, model: str, n: int, out: str, funnel: _Funnel, opts: dict[str, Any], run_usage: dict[str, Any],
+            previous: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    records = [funnel.outcomes[k] for k in sorted(funnel.outcomes) if k < n]
+    critics = int(opts.get("critics", 3))
     all_rounds = Counter(rd["code"] for r in records for rd in r.get("rounds", []) if rd.get("code"))
     sides = Counter(rd["side"] for r in records for rd in r.get("rounds", []) if rd.get("side"))
     rounds_hist = Counter(str(len(r.get("rounds", []))) for r in records if r["status"] == "accepted")
-    vote_rejections = Counter()
-    if critics > 0:
-        for r in accepted:
-            vote = votes.get(r["candidate"])
-            if vote is None:
-                vote_rejections["critic_infra"] += 1
-            elif vote["decision"] == "reject":
-                vote_rejections["critic_rejected"] += 1
-    rollout_rejections = Counter(
-        rollouts[t["provenance"]["candidate"]]["decision"] for t in voted
-        if t["provenance"]["candidate"] in rollouts and rollouts[t["provenance"]["candidate"]]["decision"])
     check_seconds = sum(r.get("check_seconds", 0.0) for r in records)
     llm_seconds = sum(r.get("llm_seconds", 0.0) for r in records)
     totals = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "cost": 0.0}
@@ -267,28 +283,16 @@ def _report(env_id: str, model: str, n: int, out: str, jpath: Path, outcomes: di
         "env_id": env_id,
         "model": model,
         "n": n,
-        "funnel": {
-            "proposed": len(records),
-            "passed_checks": len(accepted),
-            "voted": len(voted),
-            "rollout_filtered": len(rolled),
-            "deduplicated": len(final),
-        },
-        "rejections": {
-            "checks": dict(check_rejections.most_common()),
-            "vote": dict(vote_rejections),
-            "rollout": dict(rollout_rejections),
-            "dedup": dict(dedup_rejections),
-        },
+        "funnel": {"proposed": len(records), "passed_checks": len(funnel.accepted), "voted": len(funnel.voted),
+                   "rollout_filtered": len(funnel.rolled), "deduplicated": len(funnel.final)},
+        "rejections": _rejections(records, funnel, critics),
         "check_failures_all_rounds": dict(all_rounds.most_common()),
         "fault_sides_all_rounds": dict(sides),
         "rounds_to_accept": dict(sorted(rounds_hist.items())),
-        "infra": {
-            "candidates_llm_error": len(infra),
-            "rollout_infra_episodes": sum(rollouts[c]["infra"] for c in rollouts),
-        },
+        "infra": {"candidates_llm_error": len(funnel.infra),
+                  "rollout_infra_episodes": sum(entry["infra"] for entry in funnel.rollouts.values())},
         "stages_skipped": [s for s, skipped in (("vote", critics <= 0), ("rollout", opts.get("rollout_agent") is None)) if skipped],
-        "resumed_candidates": resumed,
+        "resumed_candidates": funnel.resumed,
         "usage": run_usage,
         "usage_all_runs": totals,
         "timing": {
@@ -298,9 +302,24 @@ def _report(env_id: str, model: str, n: int, out: str, jpath: Path, outcomes: di
             "candidates_checked_per_min_excl_llm": round(len(records) / check_seconds * 60, 1) if check_seconds else None,
         },
         "out": str(out),
-        "journal": str(jpath),
+        "journal": str(journal_path(out)),
         "report": str(report_path(out)),
     }
+
+
+def _rejections(records: list[dict[str, Any]], funnel: _Funnel, critics: int) -> dict[str, dict[str, int]]:
+    """Why candidates fell out, per stage."""
+    votes = Counter()
+    for record in funnel.accepted if critics > 0 else []:
+        vote = funnel.votes.get(record["candidate"])
+        if vote is None:
+            votes["critic_infra"] += 1
+        elif vote["decision"] == "reject":
+            votes["critic_rejected"] += 1
+    candidates = [t["provenance"]["candidate"] for t in funnel.voted]
+    rollouts = Counter(funnel.rollouts[c]["decision"] for c in candidates if c in funnel.rollouts and funnel.rollouts[c]["decision"])
+    return {"checks": dict(Counter(r["reason"] for r in records if r["status"] == "rejected").most_common()),
+            "vote": dict(votes), "rollout": dict(rollouts), "dedup": dict(funnel.dedup_rejections)}
 
 
 def _json(value: Any) -> str:

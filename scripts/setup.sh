@@ -46,6 +46,14 @@ else
   touch "$stamp_dir/pip-$key"
 fi
 
+# Reward code runs jailed (envgym.rewards.jail): bubblewrap namespaces first, Landlock otherwise.
+if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  log "bubblewrap (the reward jail)"
+  SUDO=""; if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq bubblewrap >&2
+fi
+log "reward jail: $(cd / && $PY -c 'from envgym.rewards import boundary_name; print(boundary_name())' 2>&1 | tail -1)"
+
 if [ "$DEV" = 1 ]; then
   log "browser for the web envs"
   PYTHON=$PY bash scripts/install-browser.sh >&2

@@ -295,7 +295,10 @@ class _Zygote:
         call did not end cleanly (then the zygote must be killed)."""
         limits = self.key.limits
         payload = struct.pack(">Q", len(job)) + job
-        os.write(self.control, b"g")
+        try:
+            os.write(self.control, b"g")
+        except OSError:
+            return b"", CallResult(error=f"the reward jail died: {self._stderr()}", kind="crashed")
         frame, status = b"", None
         deadline = time.monotonic() + limits.time_s + _BACKSTOP_S
         cap = limits.output_bytes + 4
@@ -350,7 +353,7 @@ class _Zygote:
 def _write_some(fd: int, data: bytes) -> int:
     try:
         return os.write(fd, data[: 1 << 20])
-    except BlockingIOError:
+    except OSError:  # full (the status line tells what became of the child) or gone
         return 0
 
 
@@ -377,10 +380,15 @@ class _Pool:
         self.max_idle = 2 * (os.cpu_count() or 1)
 
     def acquire(self, key: _Key, view: _View) -> _Zygote:
-        with self.lock:
-            idle = self.idle.get(key)
-            if idle:
-                return idle.pop()
+        while True:
+            with self.lock:
+                idle = self.idle.get(key)
+                zygote = idle.pop() if idle else None
+            if zygote is None:
+                break
+            if zygote.proc.poll() is None:
+                return zygote
+            zygote.kill()  # died while idle (killed from outside): take the next one
         zygote = _Zygote(key, view)
         try:
             _check_probe(zygote)
@@ -530,14 +538,9 @@ def run_calls(code: str, pairs: list[tuple[Any, Any]], *, limits: RewardLimits |
     return [future.result() for future in futures]
 
 
-_DEFAULT_LIMITS: list[RewardLimits] = []
-
-
 def default_limits() -> RewardLimits:
-    """The operator's limits (``$ENVGYM_REWARD_*``), read once per process."""
-    if not _DEFAULT_LIMITS:
-        _DEFAULT_LIMITS.append(RewardLimits.from_env())
-    return _DEFAULT_LIMITS[0]
+    """The operator's limits (``$ENVGYM_REWARD_*``, read at every call: cheap, and always current)."""
+    return RewardLimits.from_env()
 
 
 def _close_pool() -> None:

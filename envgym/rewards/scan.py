@@ -9,8 +9,8 @@ and stay inside an allowlist:
 * no call or mention of :data:`FORBIDDEN_NAMES` (``open``, ``exec``, ``eval``, ``compile``,
   ``__import__``, ``globals``, ``input``, ...), ``getattr``/``hasattr`` only with a constant name that
   is neither private nor one of :data:`FORBIDDEN_ATTRIBUTES`;
-* no attribute or name starting with ``__``, no frame/code/traceback attribute (``gi_frame``,
-  ``f_back``, ``f_locals``…: generator-frame walks);
+* no attribute or name starting with ``__``, none of :data:`FORBIDDEN_ATTRIBUTES` (frames, code
+  objects: ``gi_frame``, ``f_back``…; module chains to the OS: ``json.codecs.sys``…);
 * no ``async``, ``await``, ``global``/``nonlocal`` statements;
 * not constant: ``reward`` must read its inputs, and some ``return`` must depend on them (directly, or
   through a condition that reads them) — see :func:`constant_return`.
@@ -36,11 +36,13 @@ FORBIDDEN_NAMES = frozenset({
     "super", "classmethod", "staticmethod", "property", "print", "id", "hash", "__builtins__",
     "os", "sys", "subprocess", "socket", "shutil", "pathlib", "importlib", "builtins",
 })
-#: Attributes that lead from a value to frames, code objects or a module's globals.
+#: Attributes that lead from a value to frames, code objects, a module's globals or the OS.
 FORBIDDEN_ATTRIBUTES = frozenset({
     "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code", "ag_await",
     "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next", "co_code",
     "co_consts", "func_globals", "func_code", "mro",
+    # module attributes that lead to the interpreter or the OS (json.codecs.sys.modules["os"])
+    "sys", "os", "modules", "builtins", "codecs", "importlib", "ctypes", "subprocess", "socket", "posix", "io",
 })
 ATTR_FUNCTIONS = frozenset({"getattr", "hasattr"})
 #: Longest reward code the scan parses.

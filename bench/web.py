@@ -132,7 +132,7 @@ def main() -> None:
                    "a patched launch with executable_path=/usr/bin/chromium), and installing it may change the playwright "
                    "version these envs use."),
         "ratio_estimate_from_documented_wait": {
-            "note": "not a measurement: BrowserGym waits a fixed 0.5 s before each observation (DESIGN §7), so its "
+            "note": "not a measurement: BrowserGym waits a fixed 0.5 s before each observation, so its "
                     "step latency is at least 500 ms; ratio = 500 / our click+observation p50",
             "ratio_at_least": round(500 / click_obs, 1) if click_obs else None},
     }

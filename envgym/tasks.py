@@ -1,6 +1,6 @@
 """Tasks: what the agent must do, how success is checked, and how to get there.
 
-A task is one JSON object; a task set is a JSONL file of them.  Fields (see DESIGN §4):
+A task is one JSON object; a task set is a JSONL file of them.  Fields:
 
 ``task_id``        unique id within the set
 ``env_id``         the registered env it runs in, e.g. ``envgym/SQL-v0``

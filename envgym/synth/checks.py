@@ -1,4 +1,4 @@
-"""The validity checks of DESIGN §4, run on one candidate (spec + states + reward code).
+"""The validity checks of a synthesized task, run on one candidate (spec + states + reward code).
 
 :func:`verify` runs them in order and stops at the first failure, which it returns as a
 :class:`CheckFailure` naming the reason code, the side at fault (``generator`` or

@@ -1,4 +1,4 @@
-"""Batch filters applied to candidates that passed every check (DESIGN §4).
+"""Batch filters applied to candidates that passed every check (critic vote, rollout band, deduplication).
 
 * :func:`critic_vote` — ``n`` LLM critics vote ``keep`` / ``rewrite`` / ``reject``; the plurality wins,
   ties go to the more conservative choice (reject > rewrite > keep); unreadable votes abstain.  A

@@ -1,4 +1,4 @@
-"""The generator–discriminator loop for one candidate task (DESIGN §5).
+"""The generator–discriminator loop for one candidate task.
 
 Roles are prompts (:mod:`envgym.synth.roles`); this module is the code around them:
 

@@ -19,7 +19,6 @@ class OracleRun:
     roll-out stops there); ``done``: the episode ended (terminated or truncated)."""
 
     actions: list[Any] = field(default_factory=list)
-    total_reward: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
     done: bool = False
     error: str | None = None
@@ -41,8 +40,7 @@ def roll_out(env: Any, *, script: list[Any] | None = None, max_steps: int | None
         if action is None:
             break
         run.actions.append(action)
-        _, reward, terminated, truncated, run.info = env.step(action)
-        run.total_reward += float(reward)
+        _, _, terminated, truncated, run.info = env.step(action)
         if "action_error" in run.info:
             run.error = str(run.info["action_error"])
             break

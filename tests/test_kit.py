@@ -97,3 +97,17 @@ def test_the_guide_is_the_scaffold_and_its_example_passes_check(tmp_path, monkey
     obs, info = env.reset(options={"task": "lights-0"})
     assert obs["text"].startswith("lights:") and info["task_id"] == "lights-0"
     env.close()
+
+
+def test_docs_cite_only_what_the_repository_holds():
+    """Relative links in the README and docs/ lead to files that exist, and nothing cites the design
+    document that lives outside the repository."""
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=REPO, check=True).stdout.split()
+    texts = [REPO / path for path in tracked if path.endswith((".py", ".md", ".toml", ".sh", ".yaml", ".txt"))]
+    citing = [str(path.relative_to(REPO)) for path in texts if path.is_file()
+              and re.search(r"DESIGN(\.md| §)", path.read_text(encoding="utf-8", errors="replace"))
+              and path.name != "test_kit.py"]
+    assert citing == []
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"

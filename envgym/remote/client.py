@@ -144,7 +144,7 @@ def _handshake_error(exc: BaseException, url: str) -> RemoteError:
 
 
 class _SessionMixin:
-    """What both clients share: request building, reply checking and the ``made`` handshake."""
+    """What both clients share: request building, reply checking and the ``make`` handshake."""
 
     url: str
     env_id: str | None
@@ -176,10 +176,8 @@ class _SessionMixin:
         self.max_message_bytes = max_message_bytes
         self._ids = itertools.count(1)
         self.session_id: str | None = None
-        self.made: dict[str, Any] = {}
         self.tool_names: tuple[str, ...] = ()
         self.max_turns: int | None = None
-        self._last_obs: dict[str, Any] = {"text": ""}
         self._last_info: dict[str, Any] = {}
         self._broken: RemoteError | None = None
         self._closed = False
@@ -204,7 +202,6 @@ class _SessionMixin:
         return request
 
     def _apply_made(self, reply: dict[str, Any]) -> None:
-        self.made = reply
         self.session_id = reply.get("session_id")
         self.env_id = self.env_id or reply.get("env_id")
         self.tool_names = tuple(reply.get("tool_names") or ())
@@ -404,7 +401,7 @@ class RemoteEnv(_SessionMixin, gymnasium.Env):
             self._connect()  # the old session is gone: start a fresh one
         reply = self._request({"type": "reset", "seed": seed, "options": options}, "reset", self.step_timeout_s)
         super().reset(seed=seed)  # seeds the client-side np_random too, as gymnasium.Env does
-        self._last_obs, self._last_info = reply["obs"], reply["info"]
+        self._last_info = reply["info"]
         return reply["obs"], reply["info"]
 
     def step(self, action: Any):
@@ -415,7 +412,7 @@ class RemoteEnv(_SessionMixin, gymnasium.Env):
                 raise
             return self._infra_transition(exc)
         result = self._step_result(reply)
-        self._last_obs, self._last_info = result[0], result[4]
+        self._last_info = result[4]
         return result
 
     def get_state(self) -> dict[str, Any]:
@@ -581,7 +578,7 @@ class AsyncRemoteEnv(_SessionMixin):
         if self._broken is not None and not self._closed:
             await self.connect()
         reply = await self._request({"type": "reset", "seed": seed, "options": options}, "reset", self.step_timeout_s)
-        self._last_obs, self._last_info = reply["obs"], reply["info"]
+        self._last_info = reply["info"]
         return reply["obs"], reply["info"]
 
     async def step(self, action: Any):
@@ -592,7 +589,7 @@ class AsyncRemoteEnv(_SessionMixin):
                 raise
             return self._infra_transition(exc)
         result = self._step_result(reply)
-        self._last_obs, self._last_info = result[0], result[4]
+        self._last_info = result[4]
         return result
 
     async def get_state(self) -> dict[str, Any]:

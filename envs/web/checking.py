@@ -37,7 +37,3 @@ def result(components: dict[str, bool], **extra: Any) -> tuple[float, dict[str, 
     score = 1.0 if components and all(components.values()) else 0.0
     return score, {**{k: bool(v) for k, v in components.items()}, **extra}
 
-
-def unchanged_except(initial: dict, final: dict, keys: set[str]) -> bool:
-    """True when every top-level key of the state other than ``keys`` is unchanged (no side effects)."""
-    return all(initial.get(k) == final.get(k) for k in set(initial) | set(final) if k not in keys)

@@ -201,6 +201,37 @@ class EvalConfig(_Section):
     every: int = Field(0, ge=0, description="evaluate every k steps (0 = before and after only)")
 
 
+class ActorPlacement(_Section):
+    """Resources one Ray actor asks for (``cluster.backend: ray``); Ray places it on a node that has them."""
+
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float | None = Field(None, ge=0, description="None: 1 for the learner / rollout when policy.device is cuda, else 0")
+    resources: dict[str, float] = Field(default_factory=dict, description="custom node resources, e.g. {browser: 1}")
+
+
+class EnvActorPlacement(ActorPlacement):
+    """An env actor runs ``envs_per_actor`` envs; ``env`` names the env config (name or id) it is for."""
+
+    env: str | None = None
+    envs_per_actor: int = Field(8, ge=1)
+
+
+class ClusterConfig(_Section):
+    """Where the trainer's parts run: one process (``local``) or Ray actors (``ray``, see docs/scaling.md)."""
+
+    backend: Literal["local", "ray"] = "local"
+    address: str = Field("auto", description="auto (RAY_ADDRESS or this machine's cluster), local (a private Ray), host:port, ray://host:port")
+    namespace: str = "envgym"
+    env_actors: EnvActorPlacement = Field(default_factory=EnvActorPlacement)
+    env_overrides: list[EnvActorPlacement] = Field(default_factory=list, description="per env: [{env: KEY, resources: {browser: 1}}]")
+    learner: ActorPlacement = Field(default_factory=ActorPlacement)
+    rollout: ActorPlacement = Field(default_factory=ActorPlacement)
+    max_env_restarts: int = Field(16, ge=0, description="replacement env actors per env over the run (dead actors, lost nodes)")
+    rebalance_s: float = Field(5.0, gt=0, description="how often nodes are checked; a node that joined receives env actors")
+    actor_start_timeout_s: float = Field(180.0, gt=0, description="a moved env actor not running by then goes back")
+    weight_sync: Literal["object_store", "nccl"] = Field("object_store", description="nccl: GPU broadcast learner -> rollout (unverified)")
+
+
 class TrainConfig(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
     mode: Literal["sync", "async"] = "sync"
@@ -213,6 +244,7 @@ class TrainConfig(_Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @property
     def staleness(self) -> int:

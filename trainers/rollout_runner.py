@@ -35,6 +35,7 @@ class RolloutRunner:
         max_wait_s: float | None = None,
         store_observations: str = "full",
         failure_window: int = 200,
+        cluster_factory: Callable[..., Any] | None = None,
     ):
         self.env_configs = env_configs
         self.backend = backend
@@ -45,6 +46,7 @@ class RolloutRunner:
         self.max_wait_s = max_wait_s
         self.store_observations = store_observations
         self.failure_window = failure_window
+        self.cluster_factory = cluster_factory or EnvCluster  # EnvCluster's signature; Ray's proxy has it too
         self.cluster: EnvCluster | None = None
         self.service: RolloutService | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -77,7 +79,7 @@ class RolloutRunner:
             loop.close()
 
     async def _main(self) -> None:
-        self.cluster = EnvCluster(self.env_configs, seed=self.seed, failure_window=self.failure_window)
+        self.cluster = self.cluster_factory(self.env_configs, seed=self.seed, failure_window=self.failure_window)
         self.service = RolloutService(self.backend, max_batch=self.max_batch, max_wait_s=self.max_wait_s)
         await self.service.start()
         self._stop = asyncio.Event()

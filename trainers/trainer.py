@@ -97,12 +97,15 @@ class _Session:
     eval_after: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     loop_stats: dict[str, float] = field(default_factory=dict)
+    placement: Any = None
 
     def close(self) -> None:
         self.runner.stop()
         self.data.close()
         self.logger.close()
         self.backend.close()
+        if self.placement is not None:
+            self.placement.close()
 
 
 class Trainer:
@@ -136,18 +139,26 @@ class Trainer:
         torch.set_num_threads(self.config.run.torch_threads)
 
     def _open_session(self) -> _Session:
+        from envgym.trainers.placement import open_placement
+
+        placement = open_placement(self.config, self.run_dir)
+        try:
+            return self._open_parts(placement)
+        except BaseException:
+            placement.close()
+            raise
+
+    def _open_parts(self, placement: Any) -> _Session:
         from envgym.trainers.checkpoint import latest_checkpoint, load_checkpoint
-        from envgym.trainers.learner import Learner
         from envgym.trainers.metrics import MetricsLogger
-        from envgym.trainers.policy import load_learner_policy, make_agent_factory, make_rollout_backend
+        from envgym.trainers.policy import make_agent_factory
 
         cfg = self.config
         ckpt_path = latest_checkpoint(self.run_dir) if cfg.run.resume == "auto" else None
         ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
         (self.run_dir / "config.yaml").write_text(dump_config(cfg))
-        model, tokenizer, path = load_learner_policy(cfg)
-        learner = Learner(model, tokenizer, cfg, device=cfg.policy.device)
-        backend = make_rollout_backend(cfg, learner.serving_model(), tokenizer, path)
+        learner, tokenizer, path = placement.learner()
+        backend = placement.rollout_backend(learner, tokenizer, path)
         tasks = task_pool(cfg)
         sets = eval_sets(cfg, tasks)
         _check_envs(cfg)
@@ -157,8 +168,8 @@ class Trainer:
                                progress=cfg.run.progress, offset=ckpt["metrics_offset"] if ckpt else None)
         train_factory = make_agent_factory(cfg, tokenizer, backend)
         eval_factory = make_agent_factory(cfg, tokenizer, backend, temperature=cfg.eval.temperature)
-        session = _Session(learner, backend, data, self._make_runner(backend, data, train_factory), logger,
-                           train_factory, eval_factory, sets, ckpt)
+        session = _Session(learner, backend, data, self._make_runner(backend, data, train_factory, placement), logger,
+                           train_factory, eval_factory, sets, ckpt, placement=placement)
         if ckpt is not None:
             self._restore(session, ckpt, ckpt_path)
         else:
@@ -166,7 +177,7 @@ class Trainer:
         session.runner.start()
         return session
 
-    def _make_runner(self, backend: Any, data: DataManager, factory: Any) -> Any:
+    def _make_runner(self, backend: Any, data: DataManager, factory: Any, placement: Any) -> Any:
         from envgym.trainers.rollout_runner import RolloutRunner
 
         cfg = self.config
@@ -175,7 +186,7 @@ class Trainer:
             max_wait = 0.02
         return RolloutRunner(cfg.envs, backend, data, factory, seed=cfg.run.seed, max_batch=cfg.rollout.max_batch,
                              max_wait_s=max_wait, store_observations=cfg.data.store_observations,
-                             failure_window=cfg.run.abort_window)
+                             failure_window=cfg.run.abort_window, cluster_factory=placement.env_cluster)
 
     def _restore(self, s: _Session, ckpt: dict[str, Any], ckpt_path: Any) -> None:
         from envgym.trainers.checkpoint import set_rng_state

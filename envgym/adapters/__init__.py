@@ -1,0 +1,3 @@
+"""envgym envs behind other trainers' environment interfaces: TRL's ``environment_factory``
+(:mod:`.trl`), skyrl-gym's ``BaseTextEnv`` (:mod:`.skyrl`) and GEM's ``gem.Env`` (:mod:`.gem`).  Each
+trainer's package is imported only by its own module."""

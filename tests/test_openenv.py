@@ -13,12 +13,9 @@ from pathlib import Path
 import pytest
 
 import envgym
-from envgym.core import Env, Transition
-from envgym.errors import InfraError
 from envgym.interop.peer_venvs import peer_python
-from envgym.registration import register
 from envgym.remote.loopback import running_server, running_server_process
-from envgym.tasks import Task
+from tests.support.interop_envs import INFRA_FAIL_ID
 
 DRIVER = Path(__file__).parent / "support" / "openenv_driver.py"
 CLIENT_LIMIT = 100 * 1024 * 1024  # GenericEnvClient's default max_message_size_mb
@@ -135,29 +132,6 @@ def test_openenv_at_the_root_passes_openenv_validate(openenv_python):
 
 
 # ------------------------------------------------------------------ protocol details (raw frames)
-class InfraFailEnv(Env):
-    """Raises an InfraError on the action ``infra`` and a ValueError on ``bug``."""
-
-    def sample_task(self) -> Task:
-        return Task(task_id="t", env_id="envgym-test/InfraFail-v0", instruction="fail")
-
-    def _reset(self, task: Task) -> dict:
-        return {}
-
-    def _step(self, call) -> Transition:
-        if call.text == "infra":
-            raise InfraError("the browser died")
-        if call.text == "bug":
-            raise ValueError("env bug")
-        return Transition(reward=1.0, terminated=True, success=True)
-
-    def _observe(self) -> dict:
-        return {"text": "ok", "image": b"\x89PNG\r\n\x1a\nfake"}
-
-
-register("envgym-test/InfraFail-v0", InfraFailEnv, description="raises infra errors", tags=("test",))
-
-
 def ws_exchange(url: str, frames: list[str], **connect) -> list[dict]:
     from websockets.sync.client import connect as ws_connect
 
@@ -174,7 +148,7 @@ def test_errors_use_openenv_codes_and_keep_infra_errors_distinct():
               json.dumps({"type": "reset", "data": {"seed": -1}}), json.dumps({"type": "reset", "data": {"colour": 1}}),
               json.dumps({"type": "reset"}), json.dumps({"type": "step", "data": {"action": "bug"}}),
               json.dumps({"type": "step", "data": {"action": "infra"}}), json.dumps({"type": "step", "data": {"action": "win"}})]
-    with running_server("envgym-test/InfraFail-v0") as url:
+    with running_server(INFRA_FAIL_ID) as url:
         replies = ws_exchange(url, frames)
     codes = [r["data"].get("code") if r["type"] == "error" else r["type"] for r in replies]
     assert codes == ["INVALID_JSON", "UNKNOWN_TYPE", "EXECUTION_ERROR", "VALIDATION_ERROR", "VALIDATION_ERROR",

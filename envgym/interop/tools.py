@@ -4,11 +4,14 @@ messages and TRL's tool methods.
 An env that lists function tools in its observation (``obs["tools"]``, OpenAI function schemas:
 SQL, PythonSandbox, Maze, Household) exposes exactly those.  An env whose actions are free text or
 function-call strings (the web envs: ``click("12")``) exposes one tool, :data:`TEXT_TOOL`, taking
-the action text.  :func:`action_for` turns a call of either kind back into the env's action.
+the action text.  :func:`action_for` turns a call of either kind back into the env's action, and
+:func:`action_from_text` finds the action in a model's raw text reply.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,3 +71,21 @@ def step_outcome(reward: float, terminated: bool, truncated: bool, info: dict[st
         if key in info:
             outcome[key] = info[key]
     return outcome
+
+
+_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
+
+
+def action_from_text(text: str) -> Any:
+    """The env action in a model's raw text reply: the first ``<tool_call>{"name", "arguments"}</tool_call>``
+    block (the Hermes/Qwen convention) as a tool call, else the text itself (a function-call string
+    such as ``sql(query="...")`` or a plain command, which the env parses)."""
+    match = _TOOL_CALL.search(text)
+    if match is not None:
+        try:
+            call = json.loads(match.group(1))
+        except json.JSONDecodeError:
+            return text
+        if isinstance(call, dict) and isinstance(call.get("name"), str):
+            return {"name": call["name"], "arguments": call.get("arguments") or {}}
+    return text

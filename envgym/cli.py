@@ -333,22 +333,29 @@ def serve(
     idle_timeout: float = typer.Option(600.0, help="reap sessions idle this many seconds"),
     kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
     max_message_bytes: int = typer.Option(16 * 1024 * 1024, help="refuse larger messages"),
-    no_client_kwargs: bool = typer.Option(False, "--no-client-kwargs", help="refuse env kwargs sent by clients"),
+    allow_kwarg: list[str] = typer.Option([], "--allow-kwarg", help="accept this env kwarg from clients (repeatable)"),
+    allow_python_rewards: bool = typer.Option(False, "--allow-python-rewards", help="accept client tasks whose reward is code (run jailed)"),
+    allow_origin: list[str] = typer.Option([], "--allow-origin", help="accept requests from this web page origin (repeatable; '*': any)"),
+    max_kwarg_seconds: float = typer.Option(300.0, help="largest duration a client's kwarg may set"),
     import_module: list[str] = typer.Option([], "--import", help="modules to import first (they may register envs)"),
     log_level: str = typer.Option("warning"),
 ) -> None:
     """Serve an environment over WebSocket: one connection = one session = one env.
 
-    Prints `READY http://HOST:PORT` once it accepts connections."""
+    Clients may not pass env kwargs, send tasks whose reward is code, or connect from a web page
+    unless allowed (--allow-kwarg, --allow-python-rewards, --allow-origin); beyond loopback a token
+    is required.  Prints `READY http://HOST:PORT` once it accepts connections."""
     import importlib
 
+    from envgym.remote.policy import SessionPolicy
     from envgym.remote.server import serve as serve_env
 
     for module in import_module:
         importlib.import_module(module)
+    policy = SessionPolicy(frozenset(allow_kwarg), allow_python_rewards, frozenset(allow_origin), max_kwarg_seconds)
     serve_env(env_id, host=host, port=port, max_sessions=max_sessions, token=token,
               idle_timeout_s=idle_timeout, env_kwargs=_parse_kwargs(kw), log_level=log_level,
-              max_message_bytes=max_message_bytes, allow_client_kwargs=not no_client_kwargs,
+              max_message_bytes=max_message_bytes, policy=policy,
               on_ready=lambda url: print(f"READY {url}", flush=True))
 
 

@@ -266,6 +266,9 @@ class ContainerRuntime:
             # The container serves its owner only: its sessions must not be reaped while a warm
             # pool keeps them waiting.
             "--idle-timeout", str(7 * 24 * 3600),
+            # ...and it is its only client (the random token): it may send its own kwargs and tasks
+            # with reward code (those run in the reward jail inside the container).
+            "--allow-python-rewards", *[a for name in sorted(env_kwargs or {}) for a in ("--allow-kwarg", name)],
         ]
         handle = self.start_container(
             image, role="env-server", command=command, env_id=env_id, cpus=cpus, mem_limit=mem_limit,

@@ -1,0 +1,467 @@
+"""Env workers as Ray actors.
+
+:class:`EnvActor` runs on one node and holds ``envs_per_actor`` envs of one env config in an
+:class:`~envgym.trainers.env_cluster.EnvCluster` of its own: in-process, on an env server, or in
+containers on that node's engine (the ``DOCKER_HOST`` the node was started with).  Slot ``i`` keeps
+its env between episodes; a failed env is closed and rebuilt on the slot's next reset.
+
+:class:`RayEnvCluster` is the driver's :class:`EnvCluster` over those actors — the same
+``acquire/reset/step/release`` the episodes already use, the same counting of failed calls:
+
+* ``ceil(workers / envs_per_actor)`` actors per env, spread over the nodes that have the resources
+  they ask for (``cluster.env_actors``: CPUs, custom resources such as ``browser`` or ``container``);
+* a call on an actor that died, or whose node went away, fails as an infrastructure failure (the
+  episode is recorded with ``infra_error``, excluded from training and re-run by the data manager);
+  the actor is replaced, at most ``cluster.max_env_restarts`` times per env;
+* every ``cluster.rebalance_s`` the alive nodes are read: actors on a node that left are replaced
+  before an episode is lost on them, and a node that joined (or came back) receives env actors —
+  one moves there from the busiest node (started there first, the old one drained, then ended)
+  until the counts differ by at most one.
+
+Placement events go to ``cluster.jsonl`` in the run directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from envgym.errors import InfraError
+from envgym.trainers.cluster.runtime import ClusterLog, actor_options, alive_nodes, fits, request_of, where_am_i
+from envgym.trainers.config import ClusterConfig, EnvActorPlacement, EnvConfig
+from envgym.trainers.data_manager import stable_seed
+from envgym.trainers.env_cluster import EnvCluster, EnvWorker
+
+
+class EnvActor:
+    """The actor body: ``slots`` envs of one config, on the node Ray placed it on."""
+
+    def __init__(self, config: dict[str, Any], slots: int, seed: int):
+        env = EnvConfig.model_validate({**config, "workers": slots})
+        self.key = env.key
+        self.pool = EnvCluster([env], seed=seed, threads=slots)
+        self.workers: dict[int, EnvWorker] = {}
+
+    def where(self) -> dict[str, Any]:
+        return where_am_i()
+
+    async def reset(self, slot: int, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, float]:
+        worker = await self._worker(slot)
+        return await self._timed(slot, self.pool.reset(worker, seed=seed, options=options))
+
+    async def step(self, slot: int, action: Any) -> tuple[Any, float]:
+        worker = await self._worker(slot)
+        return await self._timed(slot, self.pool.step(worker, action))
+
+    def oracle_action(self, slot: int) -> Any:
+        return self.workers[slot].env.unwrapped.oracle_action()
+
+    def close(self) -> None:
+        for slot in list(self.workers):
+            self._drop(slot)
+        self.pool.close()
+
+    async def _worker(self, slot: int) -> EnvWorker:
+        worker = self.workers.get(slot)
+        if worker is None:
+            worker = self.workers[slot] = await self.pool.acquire(self.key)
+        return worker
+
+    async def _timed(self, slot: int, call: Any) -> tuple[Any, float]:
+        """``(result, seconds inside the env)``; an env that failed is closed (rebuilt on next use)."""
+        start = time.perf_counter()
+        try:
+            result = await call
+        except InfraError:
+            self._drop(slot)
+            raise
+        return result, time.perf_counter() - start
+
+    def _drop(self, slot: int) -> None:
+        worker = self.workers.pop(slot, None)
+        if worker is not None:
+            worker.broken = True
+            self.pool.release(worker)
+
+
+@dataclass
+class _Actor:
+    """The driver's record of one env actor."""
+
+    name: str
+    handle: Any
+    slots: int
+    state: str = "starting"  # starting → ready → draining → retired, or lost
+    node: str | None = None
+    pid: int | None = None
+    free: list[int] = field(default_factory=list)
+    busy: int = 0
+    steps: int = 0
+    started_at: float = field(default_factory=time.perf_counter)
+    replaces: _Actor | None = None  # the lost actor this one restarts
+    lost_at: float | None = None
+    moves_from: _Actor | None = None  # the actor this one takes over from (a node joined)
+    target: str | None = None
+
+
+@dataclass
+class RemoteWorker:
+    """An env slot of an actor, checked out for one episode (what :meth:`RayEnvCluster.acquire` gives)."""
+
+    key: str
+    actor: _Actor
+    slot: int
+    broken: bool = False
+
+    @property
+    def env(self) -> _OracleProxy:
+        return _OracleProxy(self)
+
+
+class _OracleProxy:
+    """``worker.env.unwrapped.oracle_action()`` for oracle seeding (a blocking call: seeding only)."""
+
+    def __init__(self, worker: RemoteWorker):
+        self._worker = worker
+
+    @property
+    def unwrapped(self) -> _OracleProxy:
+        return self
+
+    def oracle_action(self) -> Any:
+        import ray
+
+        try:
+            return ray.get(self._worker.actor.handle.oracle_action.remote(self._worker.slot))
+        except ray.exceptions.RayError as exc:
+            raise InfraError(f"oracle_action on env actor {self._worker.actor.name}: {_first_line(exc)}") from None
+
+
+class _EnvPool:
+    """The actors of one env: slots, placement, replacement and moves."""
+
+    def __init__(self, config: EnvConfig, placement: EnvActorPlacement, cluster: ClusterConfig, seed: int, log: ClusterLog):
+        self.config = config
+        self.placement = placement
+        self.cluster = cluster
+        self.seed = seed
+        self.log = log
+        self.options = actor_options(placement)
+        self.request = request_of(self.options)
+        self.actors: list[_Actor] = []
+        self.spawned = 0
+        self.restarts = 0
+        self.restart_s: list[float] = []
+        self.changed = asyncio.Event()
+        self.tasks: set[asyncio.Task] = set()
+        n = math.ceil(config.workers / placement.envs_per_actor)
+        for i in range(n):  # the last actor takes the remainder: exactly `workers` slots in all
+            self.spawn(min(placement.envs_per_actor, config.workers - i * placement.envs_per_actor))
+
+    # ------------------------------------------------------------------ actors
+    def spawn(self, slots: int, *, replaces: _Actor | None = None, moves_from: _Actor | None = None,
+              target: str | None = None) -> _Actor:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        strategy: Any = "SPREAD" if target is None else NodeAffinitySchedulingStrategy(target, soft=False)
+        name = f"{self.config.key}#{self.spawned}"
+        seed = stable_seed(self.seed, "env-actor", self.config.key, self.spawned)
+        self.spawned += 1
+        handle = _remote_class(EnvActor).options(
+            **self.options, scheduling_strategy=strategy, max_concurrency=slots + 8,
+        ).remote(self.config.model_dump(mode="json"), slots, seed)
+        actor = _Actor(name, handle, slots, replaces=replaces, moves_from=moves_from, target=target)
+        self.actors.append(actor)
+        self._background(self._await_ready(actor))
+        return actor
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _await_ready(self, actor: _Actor) -> None:
+        import ray
+
+        timeout = self.cluster.actor_start_timeout_s if actor.moves_from is not None else None
+        try:
+            where = await asyncio.wait_for(_awaitable(actor.handle.where.remote()), timeout)
+        except (asyncio.TimeoutError, ray.exceptions.RayError) as exc:
+            self._failed_start(actor, exc)
+            return
+        if actor.state != "starting":
+            return
+        actor.node, actor.pid = where["node"], where["pid"]
+        actor.state = "ready"
+        actor.free = list(range(actor.slots))
+        fields: dict[str, Any] = {"env": self.config.key, "actor": actor.name, "slots": actor.slots, **where}
+        if actor.replaces is not None and actor.replaces.lost_at is not None:
+            restart = time.perf_counter() - actor.replaces.lost_at
+            self.restart_s.append(restart)
+            fields.update(replaces=actor.replaces.name, restart_s=round(restart, 3))
+        if actor.moves_from is not None:
+            fields["moved_from"] = actor.moves_from.name
+            self.drain(actor.moves_from)
+        self.log.write("env_actor_ready", **fields)
+        self.changed.set()
+
+    def _failed_start(self, actor: _Actor, exc: BaseException) -> None:
+        if actor.moves_from is not None:  # a move that did not happen: the old actor stays
+            self.retire(actor, f"did not start on node {actor.target}: {_first_line(exc)}")
+            return
+        self.lost(actor, f"did not start: {_first_line(exc)}")
+
+    def drain(self, actor: _Actor) -> None:
+        """Stop handing out ``actor``'s slots; end it once its running episodes are done."""
+        if actor.state != "ready":
+            return
+        actor.state = "draining"
+        actor.free.clear()
+        if actor.busy == 0:
+            self.retire(actor, "moved")
+
+    def retire(self, actor: _Actor, why: str) -> None:
+        if actor.state in ("retired", "lost"):
+            return
+        actor.state = "retired"
+        self._background(_end_actor(actor.handle))
+        self.log.write("env_actor_retired", env=self.config.key, actor=actor.name, node=actor.node, why=why)
+
+    def lost(self, actor: _Actor, why: str) -> None:
+        """``actor`` died, its node left, or it would not start: replace it (within the budget)."""
+        if actor.state in ("lost", "retired"):
+            return
+        actor.state, actor.lost_at = "lost", time.perf_counter()
+        actor.free.clear()
+        import ray
+
+        try:
+            ray.kill(actor.handle, no_restart=True)
+        except Exception:  # noqa: BLE001 - it is gone already
+            pass
+        replace = self.restarts < self.cluster.max_env_restarts
+        self.log.write("env_actor_lost", env=self.config.key, actor=actor.name, node=actor.node, pid=actor.pid,
+                       why=why, replaced=replace, restarts=self.restarts + int(replace))
+        if replace:
+            self.restarts += 1
+            self.spawn(actor.slots, replaces=actor)
+        self.changed.set()
+
+    # ------------------------------------------------------------------ slots
+    def pick(self) -> tuple[_Actor, int] | None:
+        """A free slot of the ready actor with the most free slots (spreads episodes over actors)."""
+        ready = [a for a in self.actors if a.state == "ready" and a.free]
+        if not ready:
+            return None
+        actor = max(ready, key=lambda a: len(a.free))
+        actor.busy += 1
+        return actor, actor.free.pop()
+
+    def put_back(self, actor: _Actor, slot: int) -> None:
+        actor.busy -= 1
+        if actor.state == "ready":
+            actor.free.append(slot)
+        elif actor.state == "draining" and actor.busy == 0:
+            self.retire(actor, "moved")
+        self.changed.set()
+
+    def exhausted(self) -> bool:
+        """No actor runs or starts for this env any more (the restart budget is spent)."""
+        return all(a.state in ("lost", "retired") for a in self.actors)
+
+    # ------------------------------------------------------------------ nodes
+    def check_nodes(self, nodes: list[dict[str, Any]]) -> None:
+        """Replace actors whose node left; move one actor to a node that has fewer than its share."""
+        alive = {n["node"] for n in nodes}
+        for actor in self.actors:
+            if actor.state in ("ready", "draining") and actor.node not in alive:
+                self.lost(actor, f"node {actor.node} left the cluster")
+        if any(a.state == "starting" for a in self.actors):
+            return  # let placement settle first
+        eligible = [n["node"] for n in nodes if fits(self.request, n["resources"])]
+        counts = Counter({node: 0 for node in eligible})
+        counts.update(a.node for a in self.actors if a.state == "ready" and a.node in counts)
+        if len(counts) < 2:
+            return
+        low, high = min(counts, key=counts.__getitem__), max(counts, key=counts.__getitem__)
+        if counts[high] - counts[low] < 2:
+            return
+        source = max((a for a in self.actors if a.state == "ready" and a.node == high), key=lambda a: len(a.free))
+        self.log.write("env_actor_moving", env=self.config.key, actor=source.name, source=high, target=low)
+        self.spawn(source.slots, moves_from=source, target=low)
+
+    def close(self) -> tuple[list[Any], list[Any]]:
+        """``(actors to close, actors to end)``: every actor not known dead is ended; the running
+        ones first close their envs (containers, browsers)."""
+        for task in self.tasks:
+            task.cancel()
+        running = [a.handle for a in self.actors if a.state in ("ready", "draining")]
+        ending = [a.handle for a in self.actors if a.state != "lost"]
+        for actor in self.actors:
+            actor.state = "lost" if actor.state == "lost" else "retired"
+        return running, ending
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "actors": [{"name": a.name, "state": a.state, "node": a.node, "pid": a.pid, "slots": a.slots, "steps": a.steps}
+                       for a in self.actors],
+            "restarts": self.restarts,
+            "restart_s": [round(s, 3) for s in self.restart_s],
+        }
+
+
+class RayEnvCluster(EnvCluster):
+    """:class:`EnvCluster` whose envs live in Ray actors (see the module docstring)."""
+
+    def __init__(self, configs: list[EnvConfig], *, seed: int = 0, failure_window: int = 200,
+                 cluster: ClusterConfig, log: ClusterLog):
+        super().__init__(configs, seed=seed, threads=1, failure_window=failure_window)
+        self.cluster = cluster
+        self.log = log
+        self.pools = {c.key: _EnvPool(c, env_placement(cluster, c), cluster, seed, log) for c in configs}
+        self._nodes: set[str] = set()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_nodes())
+
+    # ------------------------------------------------------------------ pool
+    async def acquire(self, key: str) -> RemoteWorker:
+        if key not in self.pools:
+            raise KeyError(f"unknown env {key!r}; configured: {sorted(self.pools)}")
+        pool = self.pools[key]
+        while True:
+            picked = pool.pick()
+            if picked is not None:
+                return RemoteWorker(key, *picked)
+            if pool.exhausted():
+                message = (f"no env actor left for {key}: {pool.restarts} replaced, the restart budget "
+                           f"(cluster.max_env_restarts={self.cluster.max_env_restarts}) is spent")
+                self._record_failure(key, message)
+                raise InfraError(message)
+            pool.changed.clear()
+            await pool.changed.wait()
+
+    def is_full(self, key: str) -> bool:
+        return not any(a.state == "ready" and a.free for a in self.pools[key].actors)
+
+    def release(self, worker: RemoteWorker) -> None:  # type: ignore[override]
+        # a failed env was already closed inside its actor (rebuilt on the slot's next reset)
+        self.pools[worker.key].put_back(worker.actor, worker.slot)
+
+    # ------------------------------------------------------------------ calls
+    async def reset(self, worker: RemoteWorker, *, seed: int | None = None,  # type: ignore[override]
+                    options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        return await self._remote(worker, "reset", seed, options)
+
+    async def step(self, worker: RemoteWorker, action: Any) -> tuple[dict, float, bool, bool, dict]:  # type: ignore[override]
+        return await self._remote(worker, "step", action)
+
+    async def _remote(self, worker: RemoteWorker, method: str, *args: Any) -> Any:
+        import ray
+
+        actor = worker.actor
+        if actor.state == "lost":
+            message = f"env actor {actor.name} on node {actor.node} was lost"
+            self._infra(worker, message)
+            raise InfraError(message)
+        try:
+            result, busy = await getattr(actor.handle, method).remote(worker.slot, *args)
+        except ray.exceptions.RayTaskError as exc:  # the env failed inside its actor
+            message = _first_line(exc.cause if isinstance(exc.cause, BaseException) else exc)
+            self._infra(worker, message)
+            raise InfraError(message) from None
+        except ray.exceptions.RayError as exc:  # the actor died, or its node went away
+            message = f"env actor {actor.name} on node {actor.node} was lost: {type(exc).__name__}: {_first_line(exc)}"
+            self._infra(worker, message)
+            self.pools[worker.key].lost(actor, message)
+            raise InfraError(message) from None
+        stats = self.stats[worker.key]
+        with self._lock:
+            stats.busy_s += busy
+            if method == "step":
+                stats.steps += 1
+                actor.steps += 1
+            else:
+                stats.resets += 1
+            self._outcomes[worker.key].append(True)
+        return result
+
+    # ------------------------------------------------------------------ nodes
+    async def _watch_nodes(self) -> None:
+        while True:
+            await asyncio.sleep(self.cluster.rebalance_s)
+            try:
+                nodes = await asyncio.to_thread(alive_nodes)
+            except Exception as exc:  # noqa: BLE001 - the GCS is busy or restarting: try again later
+                self.log.write("node_check_failed", error=_first_line(exc))
+                continue
+            current = {n["node"] for n in nodes}
+            for node in sorted(current - self._nodes):
+                labels = next(n["labels"] for n in nodes if n["node"] == node)
+                self.log.write("node_joined", node=node, labels=labels)
+            for node in sorted(self._nodes - current):
+                self.log.write("node_left", node=node)
+            self._nodes = current
+            for pool in self.pools.values():
+                pool.check_nodes(nodes)
+
+    # ------------------------------------------------------------------ reporting
+    def placement_summary(self) -> dict[str, Any]:
+        per_node: Counter[str] = Counter()
+        for pool in self.pools.values():
+            for actor in pool.actors:
+                per_node[str(actor.node)] += actor.steps
+        return {"envs": {key: pool.summary() for key, pool in self.pools.items()}, "steps_per_node": dict(per_node)}
+
+    def close(self) -> None:
+        import ray
+
+        self._watch.cancel()
+        running, ending = [], []
+        for pool in self.pools.values():
+            closing, ended = pool.close()
+            running += closing
+            ending += ended
+        if running:
+            ray.wait([h.close.remote() for h in running], num_returns=len(running), timeout=30)
+        for handle in ending:
+            ray.kill(handle, no_restart=True)
+        super().close()
+
+
+def env_placement(cluster: ClusterConfig, env: EnvConfig) -> EnvActorPlacement:
+    """``cluster.env_overrides`` entry for ``env`` (by name or id), else ``cluster.env_actors``."""
+    for entry in cluster.env_overrides:
+        if entry.env in (env.key, env.id):
+            return entry
+    return cluster.env_actors
+
+
+@functools.lru_cache(maxsize=None)
+def _remote_class(cls: type) -> Any:
+    import ray
+
+    return ray.remote(cls)
+
+
+async def _end_actor(handle: Any) -> None:
+    import ray
+
+    try:
+        await asyncio.wait_for(_awaitable(handle.close.remote()), 30)
+    except Exception:  # noqa: BLE001 - ending it anyway
+        pass
+    ray.kill(handle, no_restart=True)
+
+
+async def _awaitable(ref: Any) -> Any:
+    return await ref
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

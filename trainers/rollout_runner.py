@@ -10,10 +10,12 @@ trains) and the batching deadline — the code path is the same.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from envgym.loop_thread import LoopThread
 from envgym.trajectory import Episode
 from envgym.trainers.config import EnvConfig
 from envgym.trainers.data_manager import DataManager, TaskRef, WorkItem, stable_seed
@@ -49,8 +51,8 @@ class RolloutRunner:
         self.cluster_factory = cluster_factory or EnvCluster  # EnvCluster's signature; Ray's proxy has it too
         self.cluster: EnvCluster | None = None
         self.service: RolloutService | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread: LoopThread | None = None
+        self._main_done: concurrent.futures.Future | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -60,23 +62,17 @@ class RolloutRunner:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._thread_main, name="rollouts", daemon=True)
-        self._thread.start()
+        self._loop_thread = LoopThread("rollouts")
+        self._main_done = self._loop_thread.submit(self._main())
+        self._main_done.add_done_callback(self._main_ended)
         self._ready.wait()
         if self.error is not None:
             raise self.error
 
-    def _thread_main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self.loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._main())
-        except BaseException as exc:  # noqa: BLE001 - surfaced to the learner thread
-            self.error = exc
-            self._ready.set()
-        finally:
-            loop.close()
+    def _main_ended(self, done: concurrent.futures.Future) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            self.error = done.exception()  # surfaced to the learner thread
+        self._ready.set()
 
     async def _main(self) -> None:
         self.cluster = self.cluster_factory(self.env_configs, seed=self.seed, failure_window=self.failure_window)
@@ -136,23 +132,26 @@ class RolloutRunner:
                 self.service.episode_finished()
 
     def wake(self) -> None:
-        if self.loop is not None and self._wake is not None:
-            self.loop.call_soon_threadsafe(self._wake.set)
+        if self._loop_thread is not None and self._wake is not None:
+            self._loop_thread.call_soon(self._wake.set)
 
     def set_producing(self, on: bool) -> None:
         self._producing = on
         self.wake()
 
     def stop(self) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout=60)
+        if self._loop_thread is None:
+            return
+        if self._stop is not None:
+            self._loop_thread.call_soon(self._stop.set)
+        if self._main_done is not None:
+            concurrent.futures.wait([self._main_done], timeout=60)
+        self._loop_thread.stop()
 
     # ------------------------------------------------------------------ blocking helpers for the learner thread
     def run_coroutine(self, coro: Any) -> Any:
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        assert self._loop_thread is not None
+        return self._loop_thread.run(coro)
 
     def evaluate(self, tasks: list[TaskRef], episodes_per_task: int, factory: Callable[[int], Any], tag: str = "eval") -> list[Episode]:
         """Play ``episodes_per_task`` episodes of every task with fixed seeds (same seeds every call)."""

@@ -16,6 +16,7 @@ from envgym.agents.loop import run_episode
 from envgym.remote.client import AsyncRemoteEnv, RemoteEnv, make_remote
 from envgym.remote.errors import ProtocolError
 from envgym.remote.loopback import running_server
+from envgym.remote.policy import SessionPolicy
 from tests.support.echo_envs import ECHO_ID, EchoEnv, gate
 
 # Text, a function-call string, structured tool calls (dict and JSON-string arguments), unicode,
@@ -33,7 +34,8 @@ ACTIONS = [
 
 @pytest.fixture(scope="module")
 def echo_url():
-    with running_server(ECHO_ID) as url:
+    # the kwargs these tests send, allow-listed (clients may send none by default)
+    with running_server(ECHO_ID, policy=SessionPolicy(frozenset({"max_turns", "image_size"}))) as url:
         yield url
 
 

@@ -28,14 +28,16 @@ from envgym.remote.errors import (
 )
 from envgym.remote.protocol import CloseCode
 from envgym.remote.loopback import running_server, running_server_process
+from envgym.remote.policy import SessionPolicy
 from tests.support.echo_envs import CLOSED_LABELS, ECHO_ID, IMPORTS, gate
 
 CAP = 64 * 1024  # a small request cap, so oversized messages stay cheap
+POLICY = SessionPolicy(frozenset({"raise_on", "label", "no_such_kwarg", "max_turns"}))  # the kwargs these tests send
 
 
 @pytest.fixture(scope="module")
 def echo_url():
-    with running_server(ECHO_ID, max_message_bytes=CAP) as url:
+    with running_server(ECHO_ID, max_message_bytes=CAP, policy=POLICY) as url:
         yield url
 
 
@@ -215,7 +217,7 @@ def _wait_for(condition, timeout_s: float = 20.0) -> None:
 
 
 def test_idle_session_is_reaped_and_env_closed():
-    with running_server(ECHO_ID, idle_timeout_s=0.3) as url:
+    with running_server(ECHO_ID, idle_timeout_s=0.3, policy=POLICY) as url:
         with _raw(url) as ws:
             assert _ask(ws, {"type": "make", "id": 1, "kwargs": {"label": "reaped-raw"}})["type"] == "made"
             expired = json.loads(ws.recv(timeout=20))  # the server speaks first, once it reaps us
@@ -271,7 +273,7 @@ class _Repeat(Agent):
 
 
 def test_server_killed_mid_step_is_infra_error_within_5s():
-    with running_server_process(ECHO_ID, imports=IMPORTS) as (url, process):
+    with running_server_process(ECHO_ID, imports=IMPORTS, args=("--allow-kwarg", "max_turns")) as (url, process):
         raising = RemoteEnv(url, ECHO_ID)
         flagged = RemoteEnv(url, ECHO_ID, raise_on_infra_error=False, env_kwargs={"max_turns": 1000})
         raising.reset(seed=0)

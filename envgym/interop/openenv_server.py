@@ -297,7 +297,7 @@ def _fresh_env_call(server: Any, catalog: ToolCatalog, body: Any, step: bool) ->
         reset_data = {k: body[k] for k in ("seed", "task", "episode_id") if k in body}
         action = body["action"]
     handler = OpenEnvSession(server, catalog)
-    env = envgym.make(server.env_id, **server.env_kwargs)
+    env = server.new_env()  # built for a client: the server's policy applies (reward code of its tasks)
     try:
         reply = handler._reset(env, reset_data)
         if step:

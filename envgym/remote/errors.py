@@ -5,7 +5,8 @@
   caught by ``except ValueError``; a remote ``ResetNeeded`` by ``except envgym.ResetNeeded``).
 * :class:`ProtocolError` — the client sent something the server refused (``invalid_json``,
   ``unknown_type``, ``validation_error``, ``message_too_large``), or the server answered nonsense.
-  :class:`Unauthorized` is the bad/missing token case.
+  :class:`Unauthorized` is the bad/missing token case, :class:`RemoteForbidden` a request the
+  server's policy refuses.
 * :class:`envgym.InfraError` subclasses — the infrastructure failed: lost connection, dead server,
   timeout (:class:`ConnectionLost`), a full server (:class:`CapacityReached`), an idle session the
   server reaped (:class:`SessionExpired`).  Episodes ending this way must not be trained on.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from envgym.errors import EnvgymError, InfraError, ResetNeeded
+from envgym.errors import EnvgymError, Forbidden, InfraError, ResetNeeded
 
 
 class RemoteError(EnvgymError):
@@ -57,6 +58,13 @@ class Unauthorized(ProtocolError):
     """The server wants a bearer token and did not get the right one."""
 
     code = "unauthorized"
+
+
+class RemoteForbidden(ProtocolError, Forbidden):
+    """The server's policy refused the request (env kwargs, a task whose reward is code): an
+    :class:`envgym.errors.Forbidden`, so a ``PermissionError`` too."""
+
+    code = "forbidden"
 
 
 class RemoteInfraError(RemoteError, InfraError):
@@ -122,6 +130,8 @@ def error_from_reply(reply: dict[str, Any]) -> RemoteError:
         return err
     if code == "unauthorized":
         return Unauthorized(message, code=code, reply=reply)
+    if code == "forbidden":
+        return RemoteForbidden(message, code=code, reply=reply)
     if code == "capacity_reached":
         return CapacityReached(message, code=code, reply=reply)
     if code == "session_expired":

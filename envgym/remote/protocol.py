@@ -44,7 +44,10 @@ with the server's defaults.  The ``made`` reply tells the client what it needs t
 as ``{"$bytes": "<base64>"}`` — the encoding of :mod:`envgym.trajectory` — and are restored on the
 other side.  Tuples arrive as lists; NaN floats as ``null``.
 
-**Errors** carry a ``code`` from :class:`ErrorCode`.  ``env_exception`` also carries ``exc_type``
+**Errors** carry a ``code`` from :class:`ErrorCode`; a malformed frame (not JSON, ``type`` not a
+known name, nesting deeper than :data:`MAX_NESTING`, a bad ``$bytes``) gets one too, and the
+session goes on.  ``forbidden``: the server's policy refuses the request (env kwargs not
+allow-listed, a task whose reward is code) — see :mod:`envgym.remote.policy`.  ``env_exception`` also carries ``exc_type``
 (the exception class name), ``exc_module`` and ``traceback``; the session stays usable after it (the
 env object is kept; call ``reset`` if its state is in doubt).  ``capacity_reached``,
 ``session_expired`` and ``message_too_large`` beyond the transport limit end the session with the
@@ -65,6 +68,8 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 #: Largest reply a client accepts by default (observations with screenshots can be large).
 CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Deepest nesting of objects and arrays the server accepts in a request.
+MAX_NESTING = 128
 
 
 class ErrorCode:
@@ -79,10 +84,11 @@ class ErrorCode:
     UNAUTHORIZED = "unauthorized"  #: missing or wrong bearer token
     MESSAGE_TOO_LARGE = "message_too_large"  #: request above the server's size cap
     INTERNAL_ERROR = "internal_error"  #: a bug in the server itself
+    FORBIDDEN = "forbidden"  #: the operator's policy refuses it (a kwarg, a task with reward code, an origin)
 
     ALL = (
         INVALID_JSON, UNKNOWN_TYPE, VALIDATION_ERROR, ENV_EXCEPTION, CAPACITY_REACHED,
-        SESSION_EXPIRED, UNAUTHORIZED, MESSAGE_TOO_LARGE, INTERNAL_ERROR,
+        SESSION_EXPIRED, UNAUTHORIZED, MESSAGE_TOO_LARGE, INTERNAL_ERROR, FORBIDDEN,
     )
 
 
@@ -329,6 +335,21 @@ else:  # pragma: no cover
 
     def parse(text: str | bytes) -> Any:
         return json.loads(text)
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests objects/arrays deeper than ``limit`` (iterative: a deep
+    message cannot exhaust the stack here)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def decode_values(value: Any) -> Any:

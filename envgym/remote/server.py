@@ -24,6 +24,12 @@ cut by the transport with close code 1009).  With ``token`` set, ``/ws``, ``/sch
 ``/metadata`` need ``Authorization: Bearer <token>`` (or ``?token=<token>``); a bad handshake gets
 HTTP 401 and never reaches the env.
 
+Policy (:class:`~envgym.remote.policy.SessionPolicy`, the operator's): env kwargs from clients are
+refused unless allow-listed one by one, tasks whose reward is code unless allowed, and any request
+carrying a browser ``Origin`` unless that origin is allowed (403, :mod:`envgym.remote.guards`, for
+every route); a server bound beyond loopback must have a token.  Connections that do not complete a
+request within ``handshake_timeout_s`` are closed; a malformed frame gets a typed ``error`` reply.
+
 An env that raises produces an ``env_exception`` error reply (exception type, message, traceback);
 the session and its env stay usable, and the client decides whether to ``reset``.
 """
@@ -49,9 +55,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 import envgym
+from envgym.errors import Forbidden
 from envgym.observation import OBSERVATION_KEYS
 from envgym.remote.protocol import (
     MAX_MESSAGE_BYTES,
+    MAX_NESTING,
     PROTOCOL_VERSION,
     REQUEST_ADAPTER,
     REQUEST_TYPES,
@@ -60,8 +68,11 @@ from envgym.remote.protocol import (
     decode_values,
     dumps,
     message_schemas,
+    nesting_exceeds,
     parse,
 )
+from envgym.remote.guards import OriginGuard, handshake_deadline_protocol
+from envgym.remote.policy import SessionPolicy, check_bind
 
 logger = logging.getLogger(__name__)
 
@@ -192,12 +203,15 @@ class EnvServer:
         idle_timeout_s: float = 600.0,
         env_kwargs: dict[str, Any] | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
-        allow_client_kwargs: bool = True,
+        policy: SessionPolicy | None = None,
+        handshake_timeout_s: float = 10.0,
     ):
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
-        if idle_timeout_s <= 0:
-            raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
+        if not 0 < idle_timeout_s < float("inf"):
+            raise ValueError(f"idle_timeout_s must be a positive number of seconds, got {idle_timeout_s}")
+        if not 0 < handshake_timeout_s <= 300:
+            raise ValueError(f"handshake_timeout_s must lie in (0, 300], got {handshake_timeout_s}")
         self.env_spec = envgym.spec(env_id)  # fail fast on an unknown id
         self.env_id = env_id
         self.max_sessions = int(max_sessions)
@@ -205,7 +219,8 @@ class EnvServer:
         self.idle_timeout_s = float(idle_timeout_s)
         self.env_kwargs = dict(env_kwargs or {})
         self.max_message_bytes = int(max_message_bytes)
-        self.allow_client_kwargs = allow_client_kwargs
+        self.policy = policy or SessionPolicy()
+        self.handshake_timeout_s = float(handshake_timeout_s)
         self.sessions: dict[str, _Session] = {}
         self.started_at = time.time()
         self.total_sessions = 0
@@ -229,36 +244,50 @@ class EnvServer:
 
     # ------------------------------------------------------------------ request handling (session thread)
     def handle(self, session: _Session, text: str) -> tuple[str, bool]:
-        """Handle one request on the session's thread: ``(reply_text, close_session_after)``."""
+        """Handle one request on the session's thread: ``(reply_text, close_session_after)``.  Never
+        raises: whatever a client sends gets a typed ``error`` reply and the session goes on."""
+        try:
+            request = self._parse_request(text)
+            if isinstance(request, str):
+                return request, False
+        except Exception:  # noqa: BLE001 - a bug in the server's own parsing must not drop the session
+            logger.exception("parsing a request failed")
+            return error_reply(None, ErrorCode.INTERNAL_ERROR, "the server failed to read this message"), False
+        try:
+            return self._dispatch(session, request)
+        except Forbidden as exc:
+            return error_reply(request.id, ErrorCode.FORBIDDEN, str(exc)), False
+        except Exception as exc:  # the env raised (a server bug would be caught the same way)
+            logger.debug("env %s raised in session %s", self.env_id, session.session_id, exc_info=True)
+            return _env_exception_reply(request.id, exc), False
+
+    def _parse_request(self, text: str) -> Any:
+        """The validated request, or the text of the ``error`` reply that refuses it."""
         try:
             raw = parse(text)
         except ValueError as exc:
-            return error_reply(None, ErrorCode.INVALID_JSON, f"message is not valid JSON: {exc}"), False
+            return error_reply(None, ErrorCode.INVALID_JSON, f"message is not valid JSON: {exc}")
         if not isinstance(raw, dict):
-            return (
-                error_reply(None, ErrorCode.VALIDATION_ERROR, f"message must be a JSON object, got {type(raw).__name__}"),
-                False,
-            )
+            return error_reply(None, ErrorCode.VALIDATION_ERROR, f"message must be a JSON object, got {type(raw).__name__}")
         request_id = raw.get("id")
         if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
             request_id = None
         kind = raw.get("type")
-        if kind not in REQUEST_TYPES:
-            if kind is None:
-                return error_reply(request_id, ErrorCode.VALIDATION_ERROR, "message needs a 'type'"), False
+        if kind is None:
+            return error_reply(request_id, ErrorCode.VALIDATION_ERROR, "message needs a 'type'")
+        if not isinstance(kind, str) or kind not in REQUEST_TYPES:
             known = ", ".join(sorted(REQUEST_TYPES))
-            return error_reply(request_id, ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}; known: {known}"), False
+            return error_reply(request_id, ErrorCode.UNKNOWN_TYPE, f"unknown message type {str(kind)[:100]!r}; known: {known}")
+        if nesting_exceeds(raw, MAX_NESTING):
+            return error_reply(request_id, ErrorCode.VALIDATION_ERROR, f"message nests deeper than {MAX_NESTING} levels")
         try:
-            request = REQUEST_ADAPTER.validate_python(decode_values(raw))
+            return REQUEST_ADAPTER.validate_python(decode_values(raw))
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_context=False, include_input=False)
             summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or kind}: {e['msg']}" for e in errors)
-            return error_reply(request_id, ErrorCode.VALIDATION_ERROR, f"invalid {kind!r} message: {summary}", errors=errors), False
-        try:
-            return self._dispatch(session, request)
-        except Exception as exc:  # the env raised (a server bug would be caught the same way)
-            logger.debug("env %s raised in session %s", self.env_id, session.session_id, exc_info=True)
-            return _env_exception_reply(request.id, exc), False
+            return error_reply(request_id, ErrorCode.VALIDATION_ERROR, f"invalid {kind!r} message: {summary}", errors=errors)
+        except (ValueError, TypeError) as exc:  # a malformed {"$bytes": ...}
+            return error_reply(request_id, ErrorCode.VALIDATION_ERROR, f"invalid {kind!r} message: bad $bytes value ({exc})")
 
     def _dispatch(self, session: _Session, request: Any) -> tuple[str, bool]:
         kind = request.type
@@ -273,8 +302,9 @@ class EnvServer:
                 return error_reply(rid, ErrorCode.VALIDATION_ERROR, "'make' must be the session's first request; the env already exists"), False
             if request.env_id is not None and request.env_id != self.env_id:
                 return error_reply(rid, ErrorCode.VALIDATION_ERROR, f"this server serves {self.env_id!r}, not {request.env_id!r}"), False
-            if request.kwargs and not self.allow_client_kwargs:
-                return error_reply(rid, ErrorCode.VALIDATION_ERROR, "this server does not accept env kwargs from clients"), False
+            problem = self.policy.kwargs_problem(request.kwargs)
+            if problem:
+                return error_reply(rid, ErrorCode.FORBIDDEN, problem), False
             env = self._make_env(session, request.kwargs)
             return dumps(self._made_reply(session, env, rid)), False
         env = session.env if session.env is not None else self._make_env(session, {})
@@ -307,9 +337,14 @@ class EnvServer:
         return self._make_env(session, {})
 
     def _make_env(self, session: _Session, kwargs: dict[str, Any]) -> Any:
-        env = envgym.make(self.env_id, **{**self.env_kwargs, **kwargs})
+        env = self.new_env(kwargs)
         session.env = env
         return env
+
+    def new_env(self, client_kwargs: dict[str, Any] | None = None) -> Any:
+        """An env for a client: the server's kwargs under ``client_kwargs`` (which the caller has
+        checked with ``policy.kwargs_problem``), marked with the policy (reward code of outside tasks)."""
+        return self.policy.prepare_env(envgym.make(self.env_id, **{**self.env_kwargs, **(client_kwargs or {})}))
 
     def _made_reply(self, session: _Session, env: Any, rid: Any) -> dict[str, Any]:
         tool_names = list(getattr(env, "tool_names", lambda: [])())
@@ -417,7 +452,11 @@ class EnvServer:
                 )
                 close_after = False
             else:
-                reply, close_after = await submit(handle, session, text)
+                try:
+                    reply, close_after = await submit(handle, session, text)
+                except Exception:  # a protocol handler's bug: answer it, keep the session
+                    logger.exception("session %s: the request handler raised", session.session_id)
+                    reply, close_after = session.error_text(ErrorCode.INTERNAL_ERROR, "the server failed on this message"), False
             if reply is not None:
                 await send({"type": "websocket.send", "text": reply})
             if close_after:
@@ -487,7 +526,7 @@ class EnvServer:
             "max_sessions": self.max_sessions,
             "idle_timeout_s": self.idle_timeout_s,
             "max_message_bytes": self.max_message_bytes,
-            "accepts_client_kwargs": self.allow_client_kwargs,
+            "policy": self.policy.describe(),
         }
 
     async def schema(self) -> dict[str, Any]:
@@ -578,13 +617,16 @@ def create_app(
     idle_timeout_s: float = 600.0,
     env_kwargs: dict | None = None,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
-    allow_client_kwargs: bool = True,
+    policy: SessionPolicy | None = None,
+    handshake_timeout_s: float = 10.0,
     openenv_prefix: str | None = "/openenv",
 ) -> Any:
     """A FastAPI app serving ``env_id`` (see the module docstring).  ``app.state.env_server`` holds
     the :class:`EnvServer`.  Run it with :func:`serve`, or any ASGI server with a WebSocket frame limit
     of :func:`transport_limit` ``(max_message_bytes)``.  OpenEnv's protocol is served under
-    ``openenv_prefix`` too (:mod:`envgym.interop.openenv`; ``None``: not at all)."""
+    ``openenv_prefix`` too (:mod:`envgym.interop.openenv`; ``None``: not at all).  ``policy``: what
+    clients may do (:class:`~envgym.remote.policy.SessionPolicy`; default: no client kwargs, no
+    tasks with reward code, no browser origins)."""
     server = EnvServer(
         env_id,
         max_sessions=max_sessions,
@@ -592,7 +634,8 @@ def create_app(
         idle_timeout_s=idle_timeout_s,
         env_kwargs=env_kwargs,
         max_message_bytes=max_message_bytes,
-        allow_client_kwargs=allow_client_kwargs,
+        policy=policy,
+        handshake_timeout_s=handshake_timeout_s,
     )
 
     @contextlib.asynccontextmanager
@@ -615,6 +658,8 @@ def create_app(
         openapi_url=None,
     )
     app.state.env_server = server
+    app.add_middleware(OriginGuard, policy=server.policy)
+    app.state.origin_guarded = True
 
     def _unauthorized() -> JSONResponse:
         return JSONResponse(
@@ -658,11 +703,14 @@ def uvicorn_config(
 
     _quiet_denial_log()
     server: EnvServer = app.state.env_server
+    if not getattr(app.state, "origin_guarded", False):  # an app of another route set (OpenEnv at the root)
+        app = OriginGuard(app, server.policy)
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
+        http=handshake_deadline_protocol(server.handshake_timeout_s),
         ws=_ws_protocol(),
         ws_max_size=transport_limit(server.max_message_bytes),
         ws_per_message_deflate=False,
@@ -738,6 +786,8 @@ def build_server(
     """
     import uvicorn
 
+    check_bind(host, app.state.env_server.token)
+
     class _Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
@@ -760,7 +810,7 @@ def serve(
     log_level: str = "warning",
     *,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
-    allow_client_kwargs: bool = True,
+    policy: SessionPolicy | None = None,
     on_ready: Any = None,
     openenv_root: bool = False,
 ) -> None:
@@ -770,10 +820,9 @@ def serve(
     OpenEnv's protocol is served under ``/openenv``, or at the root with ``openenv_root`` (envgym's
     then under ``/envgym``: :func:`envgym.interop.openenv_server.create_openenv_app`).
     """
-    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
-        logger.warning("serving %s on %s without a token: anyone who can reach it can run the env", env_id, host)
+    check_bind(host, token)
     settings = {"max_sessions": max_sessions, "token": token, "idle_timeout_s": idle_timeout_s, "env_kwargs": env_kwargs,
-                "max_message_bytes": max_message_bytes, "allow_client_kwargs": allow_client_kwargs}
+                "max_message_bytes": max_message_bytes, "policy": policy}
     if openenv_root:
         from envgym.interop.openenv_server import create_openenv_app
 

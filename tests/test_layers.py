@@ -7,8 +7,9 @@ Layers, bottom to top (a module may import its own layer and the ones below):
 * ``envs`` — ``envs/`` installed as ``envgym.envs``;
 * ``agents`` — ``agents/`` installed as ``envgym.agents`` (may use envs, never trainers);
 * ``trainers`` — ``trainers/`` installed as ``envgym.trainers``;
-* ``cli`` — ``envgym/cli.py``, ``envgym/__main__.py`` and the ``*cli_ops`` modules beside the features
-  they drive: they sit on top and may import everything, and only other CLI modules import them.
+* ``cli`` — ``envgym/cli.py``, ``envgym/__main__.py``, the ``play`` command's modules and the
+  ``*cli_ops`` modules beside the features they drive: they sit on top and may import everything, and
+  only other CLI modules import them.
 
 Every import counts, module-level or inside a function (a lazy import is still a dependency), and
 so does a ``"envgym.envs.x"``-style module string in core code (an import in disguise), except the
@@ -30,7 +31,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"envgym": "envgym", "envs": "envgym.envs", "agents": "envgym.agents", "trainers": "envgym.trainers"}
 RANK = {"core": 0, "envs": 1, "agents": 2, "trainers": 3, "cli": 4}
-CLI_MODULES = {"envgym.cli", "envgym.__main__"}
+#: The CLI layer: these modules and every ``*cli_ops`` module (the command-line side of a feature).
+CLI_MODULES = {"envgym.cli", "envgym.__main__", "envgym.play", "envgym.play_web"}
 REGISTRY_STRINGS_ALLOWED = {"envgym.builtin_envs"}
 UPPER_LAYER_STRING = re.compile(r"^envgym\.(envs|agents|trainers)[.:]\w")
 

@@ -48,6 +48,8 @@ class HTTPGaveUp(RuntimeError):
 
 @dataclass
 class RequestStats:
+    """HTTP requests sent, retries among them, calls that failed."""
+
     requests: int = 0
     retries: int = 0
     failures: int = 0

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from envgym.llm_http import HTTPGaveUp, HTTPRejected, OpenAICompatibleClient
+from envgym.llm_http import HTTPGaveUp, HTTPRejected, OpenAICompatibleClient, RequestStats
 
 
 class LLMError(RuntimeError):
@@ -34,12 +34,9 @@ class LLMBadJSON(ValueError):
 
 
 @dataclass
-class Usage:
+class Usage(RequestStats):
     """Token, request and cost counters."""
 
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0

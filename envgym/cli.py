@@ -29,6 +29,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="envgym: envi
                   cls=_friendly_group_class())
 containers_app = typer.Typer(no_args_is_help=True, help="Manage envgym containers.")
 app.add_typer(containers_app, name="containers")
+export_app = typer.Typer(no_args_is_help=True, help="Package an env for other ecosystems.")
+app.add_typer(export_app, name="export")
 
 
 def _console():
@@ -339,12 +341,14 @@ def serve(
     max_kwarg_seconds: float = typer.Option(300.0, help="largest duration a client's kwarg may set"),
     import_module: list[str] = typer.Option([], "--import", help="modules to import first (they may register envs)"),
     log_level: str = typer.Option("warning"),
+    openenv: bool = typer.Option(False, "--openenv", help="OpenEnv's protocol at the root, envgym's under /envgym"),
 ) -> None:
     """Serve an environment over WebSocket: one connection = one session = one env.
 
     Clients may not pass env kwargs, send tasks whose reward is code, or connect from a web page
     unless allowed (--allow-kwarg, --allow-python-rewards, --allow-origin); beyond loopback a token
-    is required.  Prints `READY http://HOST:PORT` once it accepts connections."""
+    is required.  OpenEnv clients connect under /openenv (at the root with --openenv).
+    Prints `READY http://HOST:PORT` once it accepts connections."""
     import importlib
 
     from envgym.remote.policy import SessionPolicy
@@ -356,7 +360,46 @@ def serve(
     serve_env(env_id, host=host, port=port, max_sessions=max_sessions, token=token,
               idle_timeout_s=idle_timeout, env_kwargs=_parse_kwargs(kw), log_level=log_level,
               max_message_bytes=max_message_bytes, policy=policy,
+              on_ready=lambda url: print(f"READY {url}", flush=True), openenv_root=openenv)
+
+
+@app.command()
+def mcp(
+    env_id: str,
+    http: bool = typer.Option(False, "--http", help="streamable HTTP at http://HOST:PORT/mcp instead of stdio"),
+    host: str = typer.Option("127.0.0.1", help="bind address (loopback by default; others need --token)"),
+    port: int = typer.Option(8765, help="port (0: a free one; the READY line names the URL)"),
+    token: Optional[str] = typer.Option(None, envvar="ENVGYM_TOKEN", help="require this bearer token (HTTP)"),
+    kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
+    import_module: list[str] = typer.Option([], "--import", help="modules to import first (they may register envs)"),
+) -> None:
+    """Serve an env's tools over MCP: tools/list, tools/call steps the env, reset() and envgym://episode."""
+    import importlib
+
+    from envgym.interop.mcp_server import serve as serve_mcp
+
+    for module in import_module:
+        importlib.import_module(module)
+    serve_mcp(env_id, http=http, host=host, port=port, token=token, env_kwargs=_parse_kwargs(kw),
               on_ready=lambda url: print(f"READY {url}", flush=True))
+
+
+@export_app.command("openenv")
+def export_openenv(
+    env_id: str,
+    directory: Path = typer.Argument(..., help="the package directory to write"),
+    kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value (fixed in the package)"),
+    public: bool = typer.Option(False, "--public", help="serve without a token (OpenEnv's clients send none)"),
+    max_sessions: int = typer.Option(64, help="concurrent sessions of the packaged server"),
+    lock: bool = typer.Option(True, "--lock/--no-lock", help="run `uv lock` when uv is installed"),
+    force: bool = typer.Option(False, "--force", help="replace a non-empty directory"),
+) -> None:
+    """Write an OpenEnv environment package (openenv.yaml, server app, Dockerfile, client) for an env."""
+    from envgym.interop.openenv_export import export_openenv as write_package
+
+    report = write_package(env_id, directory, env_kwargs=_parse_kwargs(kw), public=public,
+                           max_sessions=max_sessions, lock=lock, force=force)
+    _console().print(f"wrote {report['directory']} ({report['lock']}); next: openenv validate {report['directory']}")
 
 
 @app.command()

@@ -49,3 +49,16 @@ register("envgym/WebCalendar-v0", "envgym.envs.web.calendar:CalendarEnv",
 register("envgym/WebTaskBoard-v0", "envgym.envs.web.taskboard:TaskBoardEnv",
          description="Trackly, a mock kanban task board in a real Chromium: boards, cards, assignees, labels, settings.",
          synthesis="envgym.envs.web.taskboard.synthesis:TaskBoardAdapter", **_WEB)
+
+_DESKTOP = dict(tags=("desktop", "gui", "container"), extras=("desktop",), image="desktop",
+                synthesis="envgym.envs.desktop.synthesis:DesktopAdapter")
+
+register("envgym/DesktopMousepad-v0", "envgym.envs.desktop.mousepad:MousepadEnv.create",
+         description="Mousepad, Xfce's text editor, on a virtual X desktop: edit, search and replace, save as, "
+                     "settings; screenshots, mouse and keyboard.", **_DESKTOP)
+register("envgym/DesktopGnumeric-v0", "envgym.envs.desktop.gnumeric:GnumericEnv.create",
+         description="Gnumeric, GNOME's spreadsheet, on a virtual X desktop: values, formulas, formatting, rows, "
+                     "sheets; screenshots, mouse and keyboard.", **_DESKTOP)
+register("envgym/DesktopPCManFM-v0", "envgym.envs.desktop.pcmanfm:PCManFMEnv.create",
+         description="PCManFM, LXDE's file manager, on a virtual X desktop: rename, copy, move, trash, folders, "
+                     "bookmarks, settings; screenshots, mouse and keyboard.", **_DESKTOP)

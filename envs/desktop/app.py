@@ -67,20 +67,28 @@ class DesktopApp:
             default = self.default_settings[key]
             if type(value) is not type(default) and not (isinstance(default, float) and isinstance(value, int)):
                 raise StateFormatError(f"settings.{key} must be a {type(default).__name__}, got {value!r}")
+            if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+                raise StateFormatError(f"settings.{key} must be a list of strings, got {value!r}")
         return {**self.default_settings, **settings}
 
-    def config_files(self, settings: dict[str, Any]) -> dict[str, str]:
-        """Config files (relative path → text) that make the app start with ``settings``."""
+    def config_files(self, settings: dict[str, Any], home: Path) -> dict[str, str]:
+        """Config files (relative path → text) that make the app start with ``settings`` in ``home``."""
         return {}
 
-    def read_settings(self, config: dict[str, bytes]) -> dict[str, Any]:
-        """The settings found in the config files (``config_paths`` → bytes; absent files: defaults)."""
+    def read_settings(self, config: dict[str, bytes], home: Path) -> dict[str, Any]:
+        """The settings found in the config files of ``home`` (``config_paths`` → bytes; absent files:
+        defaults)."""
         return dict(self.default_settings)
 
     def settings_schema(self) -> dict[str, Any]:
-        kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
+        kinds = {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"},
+                 list: {"type": "array", "items": {"type": "string"}}}
         return {"type": "object", "additionalProperties": False,
-                "properties": {k: {"type": kinds[type(v)], "default": v} for k, v in self.default_settings.items()}}
+                "properties": {k: {**kinds[type(v)], "default": v} for k, v in self.default_settings.items()}}
+
+    def menu_row_height(self, menu: str, entry: str) -> int:
+        """Height in pixels of one entry of a menu (``"---"``: a separator); GTK 3 menus: all alike."""
+        return self.MENU_SEPARATOR if entry == "---" else self.MENU_ITEM
 
     # ------------------------------------------------------------------ the app's file formats
     def read_file(self, path: str, data: bytes, scratch: Path) -> dict[str, Any] | None:
@@ -115,3 +123,11 @@ class DesktopApp:
     def locate(self, target: dict[str, Any], screen: Any) -> tuple[int, int] | None:
         """The screen point of an oracle ``target`` (``None``: not on screen yet)."""
         raise ValueError(f"{type(self).__name__} cannot locate {target!r}")
+
+    def plan_change(self, initial: dict[str, Any], golden: dict[str, Any]) -> list[dict[str, Any]]:
+        """An oracle plan (see :mod:`envgym.envs.desktop.oracle`) that turns ``initial`` into ``golden``,
+        ending with ``answer("done")``; raises :class:`~envgym.envs.desktop.oracle.Unplannable` for a
+        change the app's planner cannot make (task synthesis's solver)."""
+        from envgym.envs.desktop.oracle import Unplannable
+
+        raise Unplannable(f"{self.title} has no planner")

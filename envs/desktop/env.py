@@ -215,7 +215,7 @@ class DesktopEnv(Env):
 
     def _state_of(self, snap: homedir.Snapshot) -> dict[str, Any]:
         return {"files": homedir.parse_files(snap.files, self._read_file), "folders": list(snap.folders),
-                "settings": self.app.read_settings(snap.config), "open": list(self.loaded.get("open", []))}
+                "settings": self.app.read_settings(snap.config, self.home), "open": list(self.loaded.get("open", []))}
 
     def _read_file(self, path: str, data: bytes) -> dict | None:
         key = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
@@ -258,7 +258,7 @@ class DesktopEnv(Env):
             raise homedir.StateFormatError("state.open must be a list of paths")
         self._ensure_session()
         self._stop_app()
-        config = {**DESKTOP_CONFIG, **self.app.config_files(settings)}
+        config = {**DESKTOP_CONFIG, **self.app.config_files(settings, self.home)}
         homedir.write_home(self.home, state, self.app.write_file, config)
         self.loaded = {"open": [homedir.safe_relative(p) for p in opened]}
         self.initial_snapshot = homedir.snapshot(self.home, self.app.config_paths)

@@ -34,6 +34,7 @@ class DesktopInContainer(Env):
         super().__init__(tasks=tasks, max_turns=kwargs.get("max_turns"))
         self.env_class = env_class
         self.env_id = env_class.env_id
+        self.app = env_class.app_class()  # what the app is (its layout, planner, schema): no display needed
         self.container_kwargs = kwargs
         self.remote: Any = None
 
@@ -86,7 +87,7 @@ class DesktopInContainer(Env):
     def state_schema(self) -> dict[str, Any]:
         from envgym.envs.desktop.env import desktop_state_schema
 
-        return desktop_state_schema(self.env_class.app_class())
+        return desktop_state_schema(self.app)
 
     def tool_names(self) -> list[str]:
         from envgym.envs.desktop.env import DESKTOP_ACTIONS

@@ -34,6 +34,10 @@ class OracleStuck(RuntimeError):
     """What a plan step needs never appeared on screen."""
 
 
+class Unplannable(ValueError):
+    """No plan of the app's actions leads from one state to the other (task synthesis's solver)."""
+
+
 def call(name: str, *args: Any) -> str:
     """An action string: ``call("click", 3, 4)`` → ``'click(3, 4)'``."""
     return f"{name}({', '.join(json.dumps(a, ensure_ascii=False) for a in args)})"
@@ -73,7 +77,7 @@ class PlanRunner:
             elif kind == "menu":
                 yield from self._menu(value)
             elif kind == "popup":
-                yield from self._items(self.app.POPUP_MENUS[value[0]], value[1:], self._popup_count_before_step())
+                yield from self._items(value[0], self.app.POPUP_MENUS[value[0]], value[1:], self._popup_count_before_step())
             elif kind == "await":
                 yield from self._await(lambda: value in self._focused_title(), f"a window titled {value!r}")
             else:
@@ -114,18 +118,22 @@ class PlanRunner:
         window = yield from self._wait_for(self._main_window, "the main window")
         before = len(self.popups())
         yield call("click", window.x + offsets[path[0]][0], window.y + self.app.MENUBAR_Y)
-        yield from self._items(offsets[path[0]][1], path[1:], before)
+        yield from self._items(path[0], offsets[path[0]][1], path[1:], before)
 
-    def _items(self, items: list[str], path: list[str], before: int) -> Iterator[str]:
-        """Click ``path`` through a menu whose popup is the ``before``-th one (submenus open on the way)."""
+    def _items(self, menu: str, items: list[str], path: list[str], before: int) -> Iterator[str]:
+        """Click ``path`` through ``menu`` (its ``items``), whose popup is the ``before``-th one; submenus
+        open on the way.  The menu's height must match its model, else the oracle stops."""
         for depth, label in enumerate(path):
             yield from self._await(lambda n=before + depth: len(self.popups()) > n, "a menu")
-            x, y, width, _ = self.popups()[before + depth]
+            x, y, width, height = self.popups()[before + depth]
+            heights = [self.app.menu_row_height(menu, entry) for entry in items]
+            if sum(heights) + 2 * self.app.MENU_PADDING != height:  # the model does not fit this menu: stop
+                raise OracleStuck(f"the menu holding {label!r} is {height} px high; its model says "
+                                  f"{sum(heights) + 2 * self.app.MENU_PADDING}")
             index = items.index(label)
-            rows = items[:index]
-            top = y + self.app.MENU_PADDING + sum(self.app.MENU_SEPARATOR if r == "---" else self.app.MENU_ITEM for r in rows)
-            yield call("click", x + min(40, width // 2), top + self.app.MENU_ITEM // 2)
-            items = self.app.SUBMENUS.get(label, [])
+            top = y + self.app.MENU_PADDING + sum(heights[:index])
+            yield call("click", x + min(40, width // 2), top + heights[index] // 2)
+            menu, items = f"{menu} > {label}", self.app.SUBMENUS.get(label, [])
 
     def _popup_count_before_step(self) -> int:
         return max(0, len(self.popups()) - 1)

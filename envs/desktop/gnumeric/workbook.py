@@ -138,27 +138,72 @@ def read_workbook(data: bytes, scratch: Path) -> dict[str, Any]:
     sheets = [_read_sheet(element) for element in root.iter(f"{_Q}Sheet")]
     if any(_has_formula(sheet) for sheet in sheets):
         for sheet, rows in zip(sheets, _computed_values(data, scratch, len(sheets))):
-            sheet["values"] = {k: _cell_value(rows, k) for k, v in sheet["cells"].items() if isinstance(v, str) and v.startswith("=")}
+            if _has_formula(sheet):
+                sheet["values"] = {k: _cell_value(rows, k) for k, v in sheet["cells"].items() if _is_formula(v)}
     return {"sheets": sheets}
 
 
+def _is_formula(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("=")
+
+
 def _has_formula(sheet: dict[str, Any]) -> bool:
-    return any(isinstance(v, str) and v.startswith("=") for v in sheet["cells"].values())
+    return any(_is_formula(v) for v in sheet["cells"].values())
+
+
+def same_workbook(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
+    """Whether a saved workbook is the expected one: the same sheets in the same order, the same cells
+    (numbers to 1e-9, formulas as gnumeric means them; an expected ``{"formula_value": v}`` takes any
+    formula that computes ``v``), the same bold cells and number formats."""
+    sheets, got = expected.get("sheets", []), actual.get("sheets", [])
+    if [s["name"] for s in sheets] != [s["name"] for s in got]:
+        return False
+    for want, have in zip(sheets, got):
+        cells, values = have.get("cells", {}), have.get("values", {})
+        if set(want.get("cells", {})) != set(cells):
+            return False
+        if not all(_same_cell(v, cells[k], values.get(k)) for k, v in want.get("cells", {}).items()):
+            return False
+        if sorted(want.get("bold", [])) != sorted(have.get("bold", [])) or want.get("formats", {}) != have.get("formats", {}):
+            return False
+    return True
+
+
+def _same_cell(want: Any, have: Any, value: Any) -> bool:
+    if isinstance(want, dict):  # {"formula_value": v}: any formula computing v
+        return _is_formula(have) and _same_number(want["formula_value"], value)
+    if _is_formula(want):
+        return _is_formula(have) and canonical_formula(want) == have
+    if isinstance(want, (int, float)) and not isinstance(want, bool):
+        return _same_number(want, have)
+    return want == have
+
+
+def _same_number(want: Any, have: Any) -> bool:
+    return isinstance(have, (int, float)) and not isinstance(have, bool) and abs(float(want) - float(have)) <= 1e-9 * max(1.0, abs(float(want)))
 
 
 def _read_sheet(element: ET.Element) -> dict[str, Any]:
     name = element.findtext(f"{_Q}Name") or ""
     cells: dict[str, Any] = {}
+    shared: dict[str, tuple[str, int, int]] = {}  # ExprID -> (formula, row, col) where it is written out
     for cell in element.iter(f"{_Q}Cell"):
-        key = ref(int(cell.get("Row", 0)), int(cell.get("Col", 0)))
-        text, kind = cell.text or "", cell.get("ValueType")
+        row, col = int(cell.get("Row", 0)), int(cell.get("Col", 0))
+        key = ref(row, col)
+        text, kind, expr_id = cell.text or "", cell.get("ValueType"), cell.get("ExprID")
+        if expr_id is not None:  # a formula shared by copies: written out once, relative to its first cell
+            if text.startswith("="):
+                shared[expr_id] = (text, row, col)
+            elif expr_id in shared:
+                formula, row0, col0 = shared[expr_id]
+                text = shift_references(formula, row - row0, col - col0)
         if kind == V_FLOAT:
             number = float(text)
             cells[key] = int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
         elif kind == V_BOOL:
             cells[key] = text.upper() == "TRUE"
         elif kind is None and text.startswith("="):
-            cells[key] = text
+            cells[key] = canonical_formula(text)
         elif text:
             cells[key] = text
     bold, formats = _styles(element, set(cells))
@@ -168,6 +213,30 @@ def _read_sheet(element: ET.Element) -> dict[str, Any]:
     if formats:
         sheet["formats"] = formats
     return sheet
+
+
+_A1 = re.compile(r"(?<![A-Za-z0-9_.$'])(\$?)([A-Z]{1,3})(\$?)([0-9]+)(?![0-9A-Za-z_(!])")
+
+
+def shift_references(formula: str, rows: int, cols: int) -> str:
+    """``formula`` as it reads ``rows`` rows down and ``cols`` columns right of where it was written:
+    relative A1 references move, ``$``-anchored parts stay (gnumeric writes function names in lower
+    case, so upper-case letters followed by digits are references)."""
+    def move(match: re.Match) -> str:
+        col_anchor, letters, row_anchor, digits = match.groups()
+        col = parse_ref(f"{letters}1")[1] if col_anchor else parse_ref(f"{letters}1")[1] + cols
+        row = int(digits) if row_anchor else int(digits) + rows
+        return f"{col_anchor}{column_name(col)}{row_anchor}{row}"
+
+    parts = formula.split('"')
+    return '"'.join(part if i % 2 else _A1.sub(move, part) for i, part in enumerate(parts))
+
+
+def canonical_formula(text: str) -> str:
+    """A formula as gnumeric means it: upper case and without spaces outside string literals
+    (gnumeric saves ``=sum(b2:b3)`` for what was typed as ``=SUM(B2:B3)``)."""
+    parts = text.split('"')
+    return '"'.join(part if i % 2 else part.upper().replace(" ", "") for i, part in enumerate(parts))
 
 
 def _styles(element: ET.Element, filled: set[str]) -> tuple[list[str], dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from envgym.envs.desktop.app import DesktopApp
@@ -43,7 +44,7 @@ MENUBAR = {
 SUBMENUS = {
     "Convert": ["To Lowercase", "To Uppercase", "To Title Case", "To Opposite Case", "---", "Tabs to Spaces",
                 "Leading Spaces to Tabs", "---", "Strip Trailing Spaces", "---", "Transpose"],
-    "Move": ["Line Up", "Line Down", "---", "Word Left", "Word Right"],
+    "Move": ["Line Up", "Line Down", "Word Left", "Word Right"],
     "Color Scheme": ["None", "---", "Classic", "Cobalt", "Kate", "Oblivion", "Solarized Dark", "Solarized Light", "Tango"],
     "Tab Size": ["2", "3", "4", "8", "Other...", "---", "Insert Spaces"],
 }
@@ -77,8 +78,13 @@ class MousepadApp(DesktopApp):
         line, column = target["text"]
         return window.x + TEXT_X + CHAR_W * column, window.y + TEXT_Y + LINE_H * (line - 1)
 
-    def config_files(self, settings: dict[str, Any]) -> dict[str, str]:
+    def config_files(self, settings: dict[str, Any], home: Path) -> dict[str, str]:
         return {KEYFILE: keyfile_settings(settings, KEYS)}
 
-    def read_settings(self, config: dict[str, bytes]) -> dict[str, Any]:
+    def read_settings(self, config: dict[str, bytes], home: Path) -> dict[str, Any]:
         return read_keyfile_settings(config.get(KEYFILE, b""), KEYS, self.default_settings)
+
+    def plan_change(self, initial: dict[str, Any], golden: dict[str, Any]) -> list[dict[str, Any]]:
+        from envgym.envs.desktop.mousepad.planner import plan
+
+        return plan(initial, golden)

@@ -1,0 +1,1 @@
+"""Role prompts of the desktop family of task synthesis (package data)."""

@@ -185,3 +185,15 @@ def test_openenv_routes_refuse_what_the_native_route_refuses():
                                  capture_output=True, text=True).stdout
     assert capacity["data"]["code"] == "CAPACITY_REACHED" and capacity["data"]["envgym_code"] == "capacity_reached"
     assert json.loads(mcp)["error"]["code"] == -32000
+
+
+def test_policy_refusals_keep_their_meaning_in_openenv_codes():
+    code_task = {"task_id": "client-code", "env_id": "envgym/Maze-v0", "instruction": "x",
+                 "reward": {"kind": "python", "code": "def reward(i, f, t=None):\n    return 1.0"}}
+    with running_server("envgym/Maze-v0") as url:
+        reply = ws_exchange(url, [json.dumps({"type": "reset", "data": {"task": code_task}}), json.dumps({"type": ["reset"]})])
+        status = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-d", json.dumps({"task": code_task}),
+                                 url + "/openenv/reset"], capture_output=True, text=True).stdout
+    assert reply[0]["data"]["code"] == "VALIDATION_ERROR" and reply[0]["data"]["envgym_code"] == "forbidden"
+    assert reply[1]["data"]["code"] == "UNKNOWN_TYPE"
+    assert status == "403"

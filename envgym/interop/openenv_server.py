@@ -24,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 import envgym
-from envgym.errors import ResetNeeded
+from envgym.errors import Forbidden, ResetNeeded
 from envgym.interop.openenv import (
     _FROM_ENVGYM,
     OPENENV_API_VERSION,
@@ -42,7 +42,7 @@ from envgym.interop.openenv import (
     tool_list,
 )
 from envgym.interop.tools import ToolSpec, action_for, step_outcome, tool_specs
-from envgym.remote.protocol import dumps, parse
+from envgym.remote.protocol import ErrorCode, dumps, parse
 
 
 class OpenEnvSession:
@@ -75,9 +75,9 @@ class OpenEnvSession:
         kind = raw.get("type")
         if kind == "close":
             return None, True
-        handler = self._handlers.get(kind)  # type: ignore[arg-type]
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            return error_message(WSErrorCode.UNKNOWN_TYPE, f"Unknown message type: {kind}"), False
+            return error_message(WSErrorCode.UNKNOWN_TYPE, f"Unknown message type: {str(kind)[:100]}"), False
         if len(raw) > 1 + ("data" in raw):  # only "type" and "data" (OpenEnv's messages forbid extras)
             return error_message(WSErrorCode.VALIDATION_ERROR, f"unknown message fields {sorted(set(raw) - {'type', 'data'})}"), False
         try:
@@ -88,6 +88,8 @@ class OpenEnvSession:
             return dumps(handler(env, raw.get("data"))), False
         except RequestError as exc:
             return error_message(exc.code, str(exc)), False
+        except Forbidden as exc:  # the operator's policy (e.g. a client's task with reward code)
+            return error_message(WSErrorCode.VALIDATION_ERROR, str(exc), envgym_code=ErrorCode.FORBIDDEN), False
         except Exception as exc:  # the env raised  # noqa: BLE001
             return dumps({"type": "error", "data": exception_details(exc)}), False
 
@@ -162,6 +164,8 @@ class OpenEnvSession:
             return jsonrpc(request_id, error=(JsonRpcCode.INVALID_PARAMS, f"Tool not found: {exc.args[0]}"))
         except (ValueError, ResetNeeded) as exc:
             return jsonrpc(request_id, error=(JsonRpcCode.INVALID_REQUEST, str(exc)))
+        except Forbidden as exc:
+            return jsonrpc(request_id, error=(JsonRpcCode.INVALID_REQUEST, str(exc)), data={"envgym_code": ErrorCode.FORBIDDEN})
         except Exception as exc:  # the env raised  # noqa: BLE001
             return jsonrpc(request_id, error=(JsonRpcCode.INTERNAL_ERROR, str(exc) or type(exc).__name__), data=exception_details(exc))
         self.tools = obs.get("tools")
@@ -196,7 +200,7 @@ class ToolCatalog:
         return self._specs
 
     def _probe(self) -> list[ToolSpec]:
-        env = envgym.make(self.server.env_id, **self.server.env_kwargs)
+        env = self.server.new_env()
         try:
             obs, _ = env.reset(seed=0)
             return tool_specs(obs, self.description)
@@ -390,6 +394,8 @@ def mount_openenv(app: Any, prefix: str = "/openenv") -> None:
             return await work()
         except RequestError as exc:
             return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=422)
+        except Forbidden as exc:
+            return JSONResponse({"detail": str(exc), "code": ErrorCode.FORBIDDEN}, status_code=403)
         except Exception as exc:  # the env raised  # noqa: BLE001
             return JSONResponse({"detail": exception_details(exc)}, status_code=500)
 

@@ -40,7 +40,10 @@ class EnvSpec:
 
     ``entry_point``: ``"module:Class"`` or a callable returning an :class:`envgym.Env`.
     ``kwargs``: default constructor arguments (``make(id, **overrides)`` overrides them).
-    ``image``: the container recipe under ``containers/`` used by ``runtime="container"``.
+    ``image``: where ``runtime="container"`` gets the env's image: an envgym recipe name under
+    ``containers/`` (for a plugin env, envgym adds an overlay that installs the plugin's
+    distribution), a recipe directory shipped in the plugin, or a prebuilt tag — see
+    :mod:`envgym.containers.plugin_images`.
     ``synthesis``: ``"module:attr"`` of the env's task-synthesis adapter class (a subclass of
     :class:`envgym.synth.adapters.GenericAdapter`); ``None``: synthesis uses the generic adapter.
     """
@@ -70,7 +73,7 @@ class EnvSpec:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            extras = f" (install envgym[{','.join(self.extras)}])" if self.extras else ""
+            extras = f" (pip install 'envgym[{','.join(self.extras)}]')" if self.extras else ""
             raise ImportError(f"cannot load env {self.id!r} from {target!r}: {exc}{extras}") from exc
         obj: Any = module
         for part in attr.split(".") if attr else ():

@@ -6,15 +6,16 @@ from typing import Any
 
 
 def build(name_or_env_id: str, base: str | None = None, force: bool = False) -> str:
-    """Build a recipe (``base``, ``sandbox``…) or the image of a registered env id; return the tag."""
+    """Build a recipe (``base``, ``sandbox``…) or the image of a registered env id (for a plugin env:
+    its own recipe, its prebuilt tag, or an overlay with its distribution); return the tag."""
     from envgym.containers.images import build_image
 
-    name = name_or_env_id
     if "/" in name_or_env_id:
         import envgym
+        from envgym.containers.plugin_images import image_for_spec
 
-        name = envgym.spec(name_or_env_id).image
-    return build_image(name, base=base, force=force)
+        return image_for_spec(envgym.spec(name_or_env_id), base=base, force=force)
+    return build_image(name_or_env_id, base=base, force=force)
 
 
 def ls() -> list[dict[str, Any]]:

@@ -126,13 +126,18 @@ def build_image(
     with the tail of the build log when the build fails.
     """
     base = base_image(base)
-    files = build_context(name, ca_bundle=ca_bundle, root=root)
+    ensure_base_image(base)
+    return build_files(name, build_context(name, ca_bundle=ca_bundle, root=root), base=base, force=force)
+
+
+def build_files(name: str, files: dict[str, tuple[bytes, int]], *, base: str, force: bool = False) -> str:
+    """Build the context ``files`` (its ``Dockerfile`` with ``BASE_IMAGE=base``) as
+    ``envgym/<name>:<hash12>`` of :func:`content_hash`; a lookup when that tag exists (unless ``force``)."""
     digest = content_hash(name, base, files)
     tag = f"envgym/{name}:{digest[:12]}"
     if not force and image_exists(tag):
         logger.debug("image %s is up to date", tag)
         return tag
-    ensure_base_image(base)
     logger.info("building %s FROM %s", tag, base)
     client = docker_client(timeout=BUILD_TIMEOUT_S)
     log_lines: list[str] = []
@@ -158,7 +163,7 @@ def build_image(
             error = chunk.get("error") or json.dumps(chunk.get("errorDetail"))
     if error is not None or not image_exists(tag):
         tail = "\n".join(log_lines[-40:])
-        raise InfraError(f"building {tag} from containers/{name}/Dockerfile failed: {error}\n{tail}")
+        raise InfraError(f"building {tag} ({name}) failed: {error}\n{tail}")
     prune_old_tags(name, keep=KEEP_TAGS)
     return tag
 

@@ -41,7 +41,7 @@ from typing import Any
 import gymnasium
 
 from envgym.containers.engine import docker_client
-from envgym.errors import InfraError
+from envgym.errors import InfraError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -643,18 +643,27 @@ def make_container_env(env_spec: Any, **kwargs: Any) -> Any:
             if key in options:
                 env_kwargs[key] = options[key]
         return env_spec.make(**env_kwargs)
-    from envgym.containers.images import build_image
+    from envgym.containers.plugin_images import image_for_spec
 
-    image = options.get("image") or build_image(env_spec.image, base=options.get("base"))
+    image = options.get("image") or image_for_spec(env_spec, base=options.get("base"))
     client_options = {k: options[k] for k in ("connect_timeout_s", "step_timeout_s", "raise_on_infra_error") if k in options}
     runtime = get_runtime()
     limits = {key: options.get(key, default) for key, default in container_limits(env_spec.image).items()}
 
     def start() -> tuple[Any, ContainerHandle]:
-        handle = runtime.start_env_container(
-            env_spec.id, image, **limits,
-            env_kwargs=env_kwargs, health_timeout_s=options.get("health_timeout_s", 60.0),
-        )
+        try:
+            handle = runtime.start_env_container(
+                env_spec.id, image, **limits,
+                env_kwargs=env_kwargs, health_timeout_s=options.get("health_timeout_s", 60.0),
+            )
+        except InfraError as exc:
+            if "No environment registered as" not in str(exc):
+                raise
+            raise UsageError(
+                f"the container from image {image} does not have {env_spec.id} (its envgym knows no such env): "
+                "leave image= unset so envgym builds an overlay that installs the plugin's distribution, or "
+                "register the env with image=<a recipe directory or tag whose image installs the plugin>"
+            ) from exc
         try:
             return connect_remote(handle, **client_options), handle
         except BaseException:

@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from envgym.synth.adapters import GenericAdapter, Solution, StateError
+from envgym.synth.adapters import GenericAdapter, Mutation, Solution, StateError
 from envgym.synth.diff import Change, apply_value, json_diff, matches
 from envgym.rewards import ALLOWED_MODULES, CallResult, RewardLimits, run_calls, scan_reward_code
 
@@ -166,7 +166,22 @@ def verify(
 
 def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initial_raw: Any, golden_raw: Any,
          reward_code: str, task_id: str, config: CheckConfig, out: Verification) -> None:
-    # -------------------------------------------------------------- schema
+    """The checks in order; the first that fails raises :class:`_Fail`."""
+    states = _check_schema(adapter, spec, instruction, initial_raw, golden_raw, reward_code, task_id, out)
+    initial, golden = _check_executable(adapter, states, out)
+    targets, incidental, changes = _check_diff(adapter, spec, initial, golden, out)
+    native = _check_spec_semantics(adapter, spec, initial, golden, out)
+    solution = _check_solvable(adapter, spec, initial, golden, out)
+    _check_static_scan(reward_code, config, out)
+    probes = _Probes.build(adapter, spec, initial, golden, changes, targets + incidental, solution, config)
+    results = _jailed_scores(reward_code, initial, probes.states, config, out)
+    out.scores = probes.scores([r.score for r in results])
+    _check_reward_semantics(adapter, spec, probes, results, native, out)
+
+
+def _check_schema(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initial_raw: Any, golden_raw: Any,
+                  reward_code: str, task_id: str, out: Verification) -> dict[str, dict[str, Any]]:
+    """Both states normalised by the adapter and valid under the env's state schema; the task parses."""
     states = {}
     for name, raw in (("initial", initial_raw), ("golden", golden_raw)):
         try:
@@ -180,8 +195,12 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
     if problem:
         _fail("schema_invalid", GENERATOR, "schema", f"the task does not validate: {problem}")
     out.passed.append("schema")
+    return states
 
-    # -------------------------------------------------------------- executable (fresh env per state)
+
+def _check_executable(adapter: GenericAdapter, states: dict[str, dict[str, Any]],
+                      out: Verification) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each state loads into a fresh env; the env's own ``get_state()`` of it from now on."""
     loaded = {}
     for name in ("initial", "golden"):
         try:
@@ -189,11 +208,14 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
         except Exception as exc:  # noqa: BLE001 - whatever the env's set_state raises is the finding
             _fail(f"{name}_not_loadable", GENERATOR, "executable",
                   f"set_state on a fresh env rejected the {name} state: {type(exc).__name__}: {exc}"[:600])
-    initial, golden = loaded["initial"], loaded["golden"]
-    out.initial, out.golden = initial, golden
+    out.initial, out.golden = loaded["initial"], loaded["golden"]
     out.passed.append("executable")
+    return loaded["initial"], loaded["golden"]
 
-    # -------------------------------------------------------------- diff
+
+def _check_diff(adapter: GenericAdapter, spec: dict[str, Any], initial: dict[str, Any], golden: dict[str, Any],
+                out: Verification) -> tuple[list[str], list[str], list[Change]]:
+    """The initial→golden diff is non-empty and stays inside the spec's targets."""
     targets = adapter.target_patterns(spec, initial, golden)
     incidental = adapter.incidental_patterns(spec)
     changes = [c for c in json_diff(initial, golden) if not matches(c.path, incidental)]
@@ -206,8 +228,13 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
         _fail("diff_outside_spec", GENERATOR, "diff", "the golden state changes paths the spec does not name",
               expected=f"changes only under {targets}", actual=outside[:20])
     out.passed.append("diff")
+    return targets, incidental, changes
 
-    # -------------------------------------------------------------- the env's own goal logic
+
+def _check_spec_semantics(adapter: GenericAdapter, spec: dict[str, Any], initial: dict[str, Any], golden: dict[str, Any],
+                          out: Verification) -> tuple[bool | None, bool | None]:
+    """The env's own goal logic (where it has one): not met initially, met in the golden state.
+    Returns ``(native_initial, native_golden)``."""
     native_initial = adapter.native_success(initial, spec)
     native_golden = adapter.native_success(golden, spec)
     if native_initial is not None:
@@ -218,8 +245,12 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
             _fail("golden_fails_spec", GENERATOR, "spec_semantics", "the env's own goal check fails in the golden state",
                   expected="goal met", actual="goal not met")
         out.passed.append("spec_semantics")
+    return native_initial, native_golden
 
-    # -------------------------------------------------------------- solvable in the real env
+
+def _check_solvable(adapter: GenericAdapter, spec: dict[str, Any], initial: dict[str, Any], golden: dict[str, Any],
+                    out: Verification) -> Solution | None:
+    """The adapter's solver (where it has one) reaches the goal in the real env."""
     solution = adapter.solve(initial, spec, golden=golden)
     if solution is not None:
         out.solution = solution
@@ -227,8 +258,10 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
             _fail("golden_unreachable", GENERATOR, "solvable", solution.message or "the planner does not reach the goal",
                   expected="a plan reaching the goal", actual=f"{len(solution.actions)} actions, goal not met")
         out.passed.append("solvable")
+    return solution
 
-    # -------------------------------------------------------------- static scan
+
+def _check_static_scan(reward_code: str, config: CheckConfig, out: Verification) -> None:
     findings = scan_reward_code(reward_code, config.allowed_modules)
     if findings:
         first = findings[0]
@@ -236,36 +269,73 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
               actual=[f.to_json() for f in findings][:10])
     out.passed.append("static_scan")
 
-    # -------------------------------------------------------------- jailed evaluation, one process per call
-    reverts = [(c, apply_value(golden, c.segments, c.before)) for c in changes]
-    protected = targets + incidental
-    side = adapter.side_effect_mutations(golden, spec, protected, config.side_effect_mutations) \
-        if adapter.forbids_side_effects(spec) else []
-    unrelated = [] if spec.get("any_change_is_goal") else [
-        m for m in adapter.side_effect_mutations(initial, spec, protected, config.side_effect_mutations)
-        if adapter.native_success(m.state, spec) is not True]
-    probe_states = [initial, golden]
-    if solution is not None and solution.final_state is not None:
-        probe_states.append(solution.final_state)
-    oracle_index = 2 if len(probe_states) == 3 else None
-    revert_start = len(probe_states)
-    probe_states += [s for _, s in reverts]
-    side_start = len(probe_states)
-    probe_states += [m.state for m in side]
-    unrelated_start = len(probe_states)
-    probe_states += [m.state for m in unrelated]
-    first = _jailed_scores(reward_code, initial, probe_states, config, out)
-    scores = [r.score for r in first]
-    out.scores = {"initial": scores[0], "golden": scores[1], "oracle_final": scores[oracle_index] if oracle_index else None,
-                  "reverts": scores[revert_start:side_start], "side_effects": scores[side_start:unrelated_start],
-                  "unrelated_changes": scores[unrelated_start:]}
 
-    # -------------------------------------------------------------- reward semantics
+@dataclass
+class _Probes:
+    """The states the reward runs on, in one batch: initial, golden, the solver's final state (when it
+    has one), then golden with each change reverted, golden with an unrelated change (side effects,
+    when the spec forbids them) and initial with an unrelated change (unless any change is the goal)."""
+
+    states: list[dict[str, Any]]
+    oracle: int | None
+    reverts: list[tuple[Change, dict[str, Any]]]
+    side: list[Mutation]
+    unrelated: list[Mutation]
+
+    @classmethod
+    def build(cls, adapter: GenericAdapter, spec: dict[str, Any], initial: dict[str, Any], golden: dict[str, Any],
+              changes: list[Change], protected: list[str], solution: Solution | None, config: CheckConfig) -> _Probes:
+        reverts = [(c, apply_value(golden, c.segments, c.before)) for c in changes]
+        side = adapter.side_effect_mutations(golden, spec, protected, config.side_effect_mutations) \
+            if adapter.forbids_side_effects(spec) else []
+        unrelated = [] if spec.get("any_change_is_goal") else [
+            m for m in adapter.side_effect_mutations(initial, spec, protected, config.side_effect_mutations)
+            if adapter.native_success(m.state, spec) is not True]
+        head = [initial, golden] + ([solution.final_state] if solution is not None and solution.final_state is not None else [])
+        states = head + [s for _, s in reverts] + [m.state for m in side] + [m.state for m in unrelated]
+        return cls(states, 2 if len(head) == 3 else None, reverts, side, unrelated)
+
+    def ranges(self) -> tuple[slice, slice, slice]:
+        """Where the reverts, the side effects and the unrelated changes sit in ``states``."""
+        start = 3 if self.oracle is not None else 2
+        side = start + len(self.reverts)
+        unrelated = side + len(self.side)
+        return slice(start, side), slice(side, unrelated), slice(unrelated, None)
+
+    def scores(self, scores: list[Any]) -> dict[str, Any]:
+        reverts, side, unrelated = self.ranges()
+        return {"initial": scores[0], "golden": scores[1], "oracle_final": scores[self.oracle] if self.oracle else None,
+                "reverts": scores[reverts], "side_effects": scores[side], "unrelated_changes": scores[unrelated]}
+
+
+def _check_reward_semantics(adapter: GenericAdapter, spec: dict[str, Any], probes: _Probes, results: list[CallResult],
+                            native: tuple[bool | None, bool | None], out: Verification) -> None:
+    """What the reward's scores must be on each probe state (the checks in order)."""
+    scores = [r.score for r in results]
     if len(set(scores)) == 1 and scores[0] > EPS:
         _fail("reward_constant", DISCRIMINATOR, "constant", "the reward gives the same score to every probe state",
               expected="different scores for the initial, golden and mutated states", actual=f"{scores[0]} on {len(scores)} states")
     out.passed.append("constant")
-    golden_result: CallResult = first[1]
+    _check_golden_and_initial(results, native, out)
+    if probes.oracle is not None:
+        oracle_result = results[probes.oracle]
+        if oracle_result.score is None or oracle_result.score < 1 - EPS:
+            _fail("oracle_fails_reward", DISCRIMINATOR, "oracle",
+                  "the env's planner reaches the goal but its final state scores < 1: the reward is too strict about "
+                  "what may change in passing (walking, opening receptacles)", expected=1.0, actual=_score_text(oracle_result))
+        out.passed.append("oracle")
+    reverts, side, unrelated = probes.ranges()
+    _check_reverts(adapter, spec, probes.reverts, results[reverts], out)
+    _check_mutations(probes.side, results[side], "mutation_side_effect_passes", "mutation_side",
+                     "an unrelated change ({path}) still scores 1 although the spec forbids side effects", out)
+    _check_mutations(probes.unrelated, results[unrelated], "reward_pays_any_change", "mutation_unrelated",
+                     "a change that leaves the goal undone ({path}) scores 1: the reward pays for any change", out)
+
+
+def _check_golden_and_initial(results: list[CallResult], native: tuple[bool | None, bool | None], out: Verification) -> None:
+    """reward(initial, golden) = 1 and reward(initial, initial) = 0; whose fault it is follows the env's own check."""
+    native_initial, native_golden = native
+    golden_result = results[1]
     if golden_result.score is None or golden_result.score < 1 - EPS:
         fault = DISCRIMINATOR if native_golden else GENERATOR
         message = "reward(initial, golden) must be 1"
@@ -273,23 +343,20 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
             message += "; the golden state meets the spec by the env's own check, so the reward is too strict"
         _fail("golden_fails_reward", fault, "golden", message, expected=1.0, actual=_score_text(golden_result))
     out.passed.append("golden")
-    initial_result = first[0]
+    initial_result = results[0]
     if initial_result.score is None or initial_result.score > EPS:
         fault = GENERATOR if native_initial else (DISCRIMINATOR if native_initial is False else GENERATOR)
         _fail("initial_already_passes", fault, "initial", "reward(initial, initial) must be 0",
               expected=0.0, actual=_score_text(initial_result))
     out.passed.append("initial")
-    if oracle_index is not None:
-        oracle_result = first[oracle_index]
-        if oracle_result.score is None or oracle_result.score < 1 - EPS:
-            _fail("oracle_fails_reward", DISCRIMINATOR, "oracle",
-                  "the env's planner reaches the goal but its final state scores < 1: the reward is too strict about "
-                  "what may change in passing (walking, opening receptacles)", expected=1.0, actual=_score_text(oracle_result))
-        out.passed.append("oracle")
-    for (change, state), result in zip(reverts, first[revert_start:side_start]):
+
+
+def _check_reverts(adapter: GenericAdapter, spec: dict[str, Any], reverts: list[tuple[Change, dict[str, Any]]],
+                   results: list[CallResult], out: Verification) -> None:
+    """Reverting any one change must score < 1 (unless the goal still holds: then the diff is not minimal)."""
+    for (change, state), result in zip(reverts, results):
         if result.score is not None and result.score >= 1 - EPS:
-            still_met = adapter.native_success(state, spec)
-            if still_met:
+            if adapter.native_success(state, spec):
                 _fail("diff_not_minimal", GENERATOR, "mutation_revert",
                       f"the goal still holds with {change.path} reverted: the golden state changes it needlessly",
                       expected="every change needed", actual=change.path)
@@ -297,20 +364,17 @@ def _run(adapter: GenericAdapter, spec: dict[str, Any], instruction: str, initia
                   f"reverting {change.path} to its initial value still scores 1: the reward ignores part of the spec",
                   expected="< 1", actual=_score_text(result), details={"path": change.path})
     out.passed.append("mutation_revert")
-    for mutation, result in zip(side, first[side_start:unrelated_start]):
+
+
+def _check_mutations(mutations: list[Mutation], results: list[CallResult], code: str, check: str, message: str,
+                     out: Verification) -> None:
+    """Every mutated probe must score < 1; ``check`` passes when there were any."""
+    for mutation, result in zip(mutations, results):
         if result.score is not None and result.score >= 1 - EPS:
-            _fail("mutation_side_effect_passes", DISCRIMINATOR, "mutation_side",
-                  f"an unrelated change ({mutation.path}) still scores 1 although the spec forbids side effects",
+            _fail(code, DISCRIMINATOR, check, message.format(path=mutation.path),
                   expected="< 1", actual=_score_text(result), details={"path": mutation.path})
-    if side:
-        out.passed.append("mutation_side")
-    for mutation, result in zip(unrelated, first[unrelated_start:]):
-        if result.score is not None and result.score >= 1 - EPS:
-            _fail("reward_pays_any_change", DISCRIMINATOR, "mutation_unrelated",
-                  f"a change that leaves the goal undone ({mutation.path}) scores 1: the reward pays for any change",
-                  expected="< 1", actual=_score_text(result), details={"path": mutation.path})
-    if unrelated:
-        out.passed.append("mutation_unrelated")
+    if mutations:
+        out.passed.append(check)
 
 
 def _jailed_scores(code: str, initial: dict[str, Any], probes: list[dict[str, Any]], config: CheckConfig,

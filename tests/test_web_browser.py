@@ -293,10 +293,11 @@ def test_run_episode_records_a_dead_browser_as_infra_error():
         env.close()
 
 
-def test_state_api_over_http(shop):
+def test_state_api_over_http_on_its_own_port_behind_a_token(shop):
     shop.reset(options={"task": task()})
-    origin = shop.app.origin
-    with httpx.Client(base_url=origin) as client:
+    url, token = shop.app.serve_state_api()
+    assert url != shop.app.origin
+    with httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"}) as client:
         state = client.get("/__envgym/state").json()
         assert state == shop.get_state()
         state["wishlist"] = ["P003"]
@@ -305,6 +306,10 @@ def test_state_api_over_http(shop):
         assert client.put("/__envgym/state", json={"products": "nope"}).status_code == 422
         fresh = client.post("/__envgym/reset", json={"seed": 2}).json()
         assert fresh == shop.app.generate(2).model_dump(mode="json") != state
+    with httpx.Client(base_url=url) as anonymous:
+        assert anonymous.get("/__envgym/state").status_code == 401
+        assert anonymous.put("/__envgym/state", json=state).status_code == 401
+    assert httpx.get(shop.app.origin + "/__envgym/state").status_code == 404  # not on the page origin
 
 
 def test_set_state_reloads_the_page(shop):

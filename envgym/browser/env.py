@@ -89,7 +89,11 @@ class BrowserEnv(Env):
         raise NotImplementedError
 
     def start_path(self, task: Task) -> str:
-        return str(task.spec.get("start_path", "/"))
+        """The task's first page: a path of the app (``spec["start_path"]``, default ``/``)."""
+        path = str(task.spec.get("start_path", "/"))
+        if not path.startswith("/") or path.startswith("//") or "\\" in path:
+            raise ValueError(f"task {task.task_id!r}: start_path must be a path of the app such as '/cart', got {path!r}")
+        return path
 
     # ------------------------------------------------------------------ env hooks
     def _run(self, coro: Any, timeout: float | None = None) -> Any:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
 import uuid
 from typing import Any
 
@@ -32,6 +34,24 @@ CHROMIUM_ARGS: tuple[str, ...] = (
     # Only loopback resolves: pages can never reach the internet, whatever they link to.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
 )
+
+
+_REFUSING: socket.socket | None = None
+_REFUSING_LOCK = threading.Lock()
+
+
+def refusing_proxy() -> str:
+    """``http://127.0.0.1:PORT`` of a port this process holds bound but never listens on, so every
+    connection to it is refused.  Browser contexts use it as their proxy for everything but their
+    app's own ``host:port``: whatever a page does (fetch, WebSocket, a worker, a redirect), no
+    connection reaches any other port or host."""
+    global _REFUSING
+    with _REFUSING_LOCK:
+        if _REFUSING is None:
+            held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.bind(("127.0.0.1", 0))
+            _REFUSING = held
+        return f"http://127.0.0.1:{_REFUSING.getsockname()[1]}"
 
 
 class BrowserUnavailable(RuntimeError):

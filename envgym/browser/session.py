@@ -14,13 +14,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 from envgym.actions import Call, InvalidAction
-from envgym.browser.launcher import BrowserHost
+from envgym.browser.launcher import BrowserHost, refusing_proxy
 from envgym.browser.page_scripts import DOM_QUIET, EXTRACT, PREFLIGHT
 from envgym.errors import InfraError
 
+#: Paths of the app's origin that the agent's browser may not load (the apps' control endpoints):
+#: ``goto`` refuses them and the page's own requests to them are aborted.
+PRIVATE_PREFIX = "/__envgym"
 ELEMENT_ACTIONS = {
     "click": "click(bid) — click an element",
     "dblclick": "dblclick(bid) — double-click an element",
@@ -125,6 +128,8 @@ class BrowserSession:
         100-400 ms); cookies and storage are cleared and the tab's history is reset (CDP
         ``Page.resetNavigationHistory``).  ``fresh=True`` (or an unhealthy session) builds a new context.
         """
+        if not self._allowed(url):
+            raise ValueError(f"cannot open {url!r}: only pages under {self.origin} (outside {PRIVATE_PREFIX}) can be opened")
         try:
             if fresh or not self._reusable():
                 await self._new_context()
@@ -162,10 +167,10 @@ class BrowserSession:
         self.context = await browser.new_context(
             viewport={"width": self.viewport[0], "height": self.viewport[1]},
             device_scale_factor=1, locale="en-US", timezone_id="UTC", java_script_enabled=True,
-            service_workers="block",
+            service_workers="block", proxy=self._proxy(),
         )
         self.context.set_default_timeout(self.action_timeout * 1000)
-        await self.context.route(re.compile(r"^(?!" + re.escape(self.origin) + r"(/|$))"), self._block)
+        await self.context.route(self._blocked_requests(), self._block)
         self.context.on("page", self._on_new_page)
         page = await self.context.new_page()
         if page not in self.pages:
@@ -175,6 +180,18 @@ class BrowserSession:
             self._cdp = await self.context.new_cdp_session(page)
         except Exception:
             self._cdp = None
+
+    def _proxy(self) -> dict[str, str]:
+        """Only the app's own ``host:port`` is reached directly; everything else (other loopback
+        ports included: ``<-loopback>`` drops Chromium's implicit loopback bypass) goes to a proxy
+        that refuses every connection.  This holds below the page's JavaScript, for WebSockets and
+        workers too, where request routing does not reach."""
+        return {"server": refusing_proxy(), "bypass": f"<-loopback>,{urlsplit(self.origin).netloc}"}
+
+    def _blocked_requests(self) -> re.Pattern:
+        """Requests to abort: any URL outside the origin, and the origin's :data:`PRIVATE_PREFIX`."""
+        private = r"(?:__|%5[fF]%5[fF])" + re.escape(PRIVATE_PREFIX.lstrip("/_")) + r"(?:[/?#]|$)"
+        return re.compile(r"^(?!" + re.escape(self.origin) + r"(?:$|[/?#](?!" + private + r")))")
 
     async def close(self) -> None:
         context, self.context = self.context, None
@@ -380,6 +397,8 @@ class BrowserSession:
         if not isinstance(url, str) or not url.strip():
             raise InvalidAction("goto() needs a URL string")
         absolute = urljoin(self.origin + "/", url.strip())
+        if self._private(absolute):
+            raise InvalidAction(f"navigation to {absolute!r} is blocked: {PRIVATE_PREFIX} is not part of the app")
         if not self._allowed(absolute):
             raise InvalidAction(f"navigation to {absolute!r} is blocked: only pages under {self.origin} can be opened")
         await self.page.goto(absolute, wait_until="load", timeout=timeout_ms)
@@ -448,7 +467,12 @@ class BrowserSession:
             self._mouse = (x2, y2)
 
     def _allowed(self, url: str) -> bool:
-        return url == self.origin or url.startswith(self.origin + "/")
+        return (url == self.origin or url.startswith(self.origin + "/")) and not self._private(url)
+
+    @staticmethod
+    def _private(url: str) -> bool:
+        path = unquote(urlsplit(url).path)
+        return path == PRIVATE_PREFIX or path.startswith(PRIVATE_PREFIX + "/")
 
     async def _recover_crashed_page(self) -> None:
         page = self.page

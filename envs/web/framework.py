@@ -1,32 +1,57 @@
-"""What every mock web app shares: a typed state, seeded generation, the state API and HTML helpers.
+"""What every mock web app shares: a typed state, seeded generation, autoescaped pages, the state API.
 
 A :class:`WebApp` holds its state as a pydantic model (``State``), rebuilt deterministically by
-``generate(seed)``.  ``serve()`` starts it on 127.0.0.1 (a free port, a background thread); its
-``asgi()`` app carries the app's own pages plus the state API::
+``generate(seed)``.  ``serve()`` starts its pages on 127.0.0.1 (a free port, a background thread).
+
+**Pages are Jinja2 templates with autoescaping on**: every value from the state or a request is
+HTML-escaped in text and in quoted attributes; URLs are built with :func:`qs` / the ``path``
+filter, never by pasting text into ``href``.  No page carries inline script or event-handler
+attributes: the one script, ``/static/app.js``, reads ``data-`` attributes (``data-confirm``,
+``data-open-dialog``…).  Every response carries a Content-Security-Policy that allows scripts only
+from that file (no inline script, no ``eval``), connections only to the page's own origin, and no
+frames, objects or foreign form targets (:data:`SECURITY_HEADERS`).  Templates live in the app's
+``templates/`` directory and in ``envs/web/templates/`` (``base.html``, ``macros.html``).
+
+**The state API is not on the page origin.**  ``serve_state_api()`` starts it on a second port,
+behind a random bearer token; the agent's browser never learns either (and
+:class:`envgym.browser.BrowserSession` refuses ``/__envgym`` paths and every other port)::
 
     POST /__envgym/reset   {"seed": 3}        -> the new state
     GET  /__envgym/state                      -> the state (JSON)
     PUT  /__envgym/state   <state JSON>       -> the validated state
 
-The same operations are methods (``reset``, ``get_state``, ``set_state``) for in-process use.  Every
-app instance has its own server and state, so concurrent envs never see each other's data.
-Handlers mutate state under ``self.lock`` (the env thread reads it concurrently).
+The same operations are methods (``reset``, ``get_state``, ``set_state``) for in-process use, which
+is how the envs use them.  Every app instance has its own servers and state, so concurrent envs
+never see each other's data.  Handlers mutate state under ``self.lock`` (the env thread reads it
+concurrently).
 """
 
 from __future__ import annotations
 
-import html
 import json
+import secrets
+import sys
 import threading
+from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from pydantic import BaseModel, ValidationError
 
-
-def esc(value: Any) -> str:
-    """HTML-escape any value (``None`` → ``""``)."""
-    return "" if value is None else html.escape(str(value), quote=True)
+WEB_DIR = Path(__file__).resolve().parent
+STATIC_DIR = WEB_DIR / "static"
+#: Sent with every response of the app's pages.
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-src 'none'; frame-ancestors 'none'; object-src 'none'; "
+        "worker-src 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+}
 
 
 def money(cents: int) -> str:
@@ -40,6 +65,12 @@ def qs(**params: Any) -> str:
     return ("?" + urlencode(kept, doseq=True)) if kept else ""
 
 
+def path_segment(value: Any) -> str:
+    """``value`` as one URL path segment (``/``, ``?``, ``#``, ``..`` and the rest percent-encoded)."""
+    text = quote(str(value), safe="")
+    return text if text not in (".", "..") else text.replace(".", "%2E")
+
+
 async def form_data(request: Any) -> dict[str, str]:
     """The urlencoded form body as ``{name: last value}`` (list values via :func:`form_lists`)."""
     body = (await request.body()).decode("utf-8", "replace")
@@ -51,56 +82,52 @@ async def form_lists(request: Any) -> dict[str, list[str]]:
     return parse_qs(body, keep_blank_values=True)
 
 
-def options(items: list[tuple[str, str]] | list[str], selected: str | None) -> str:
-    """``<option>`` tags; items are ``(value, label)`` pairs or plain strings."""
-    out = []
-    for item in items:
-        value, label = item if isinstance(item, tuple) else (item, item)
-        sel = " selected" if selected is not None and str(value) == str(selected) else ""
-        out.append(f'<option value="{esc(value)}"{sel}>{esc(label)}</option>')
-    return "".join(out)
+def template_environment(app_dir: Path) -> Any:
+    """Jinja2 with autoescaping, undefined names as errors, the app's templates before the shared ones."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([app_dir / "templates", WEB_DIR / "templates"]),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters.update(money=money, path=path_segment)
+    env.globals.update(qs=qs)
+    return env
 
 
-def field(id: str, label: str, value: Any = "", *, name: str | None = None, type: str = "text", error: str = "",
-          placeholder: str = "", required: bool = False, extra: str = "", hint: str = "") -> str:
-    """A labelled input with an inline validation message (``aria-invalid`` when ``error``)."""
-    invalid = ' aria-invalid="true"' if error else ""
-    req = " required" if required else ""
-    err_html = f'<div class="err" id="{esc(id)}-error" role="alert">{esc(error)}</div>' if error else ""
-    hint_html = f'<div class="hint">{esc(hint)}</div>' if hint else ""
-    return (f'<div class="field{" has-error" if error else ""}"><label for="{esc(id)}">{esc(label)}</label>'
-            f'<input id="{esc(id)}" name="{esc(name or id)}" type="{type}" value="{esc(value)}"'
-            f' placeholder="{esc(placeholder)}"{req}{invalid} {extra}>{hint_html}{err_html}</div>')
+class SecurityHeaders:
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every response."""
 
+    def __init__(self, app: Any):
+        self.app = app
+        self.headers = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
-def pagination(base: str, page: int, pages: int, params: dict[str, Any], id_prefix: str = "page") -> str:
-    """Previous / numbered / Next links (``aria-current`` on the current page)."""
-    if pages <= 1:
-        return ""
-    links = []
-    if page > 1:
-        links.append(f'<a id="{id_prefix}-prev" href="{base}{qs(**params, page=page - 1)}">‹ Previous</a>')
-    for n in range(1, pages + 1):
-        cur = ' aria-current="page" class="current"' if n == page else ""
-        links.append(f'<a id="{id_prefix}-{n}" href="{base}{qs(**params, page=n)}"{cur}>{n}</a>')
-    if page < pages:
-        links.append(f'<a id="{id_prefix}-next" href="{base}{qs(**params, page=page + 1)}">Next ›</a>')
-    return f'<nav class="pagination" aria-label="Pagination">{"".join(links)}</nav>'
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        async def with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
 class WebApp:
     """Base class of the mock apps.  Subclasses set ``name``/``State`` and implement ``generate``,
-    ``routes``."""
+    ``routes``; pages are rendered with :meth:`render`."""
 
     name: ClassVar[str] = "app"
     State: ClassVar[type[BaseModel]]
+    #: Names every template of the app can use besides ``state`` (constants, small helpers).
+    template_globals: ClassVar[dict[str, Any]] = {}
+    _templates: ClassVar[Any] = None
 
     def __init__(self, seed: int = 0):
         self.lock = threading.RLock()
         self.state: Any = self.generate(seed)
         self._server: Any = None
+        self._state_server: Any = None
 
-    # ------------------------------------------------------------------ state API
+    # ------------------------------------------------------------------ state
     def generate(self, seed: int) -> BaseModel:
         raise NotImplementedError
 
@@ -118,19 +145,50 @@ class WebApp:
         with self.lock:
             self.state = parsed
 
-    # ------------------------------------------------------------------ serving
+    # ------------------------------------------------------------------ pages
     def routes(self) -> list[Any]:
         raise NotImplementedError
 
+    @classmethod
+    def templates(cls) -> Any:
+        if cls.__dict__.get("_templates") is None:
+            env = template_environment(Path(sys.modules[cls.__module__].__file__).resolve().parent)
+            env.globals.update(cls.template_globals)
+            cls._templates = env
+        return cls._templates
+
+    def render(self, template: str, **context: Any) -> Any:
+        """An HTML response of the app's ``template`` with ``context`` (plus ``state``)."""
+        from starlette.responses import HTMLResponse
+
+        return HTMLResponse(self.templates().get_template(template).render(state=self.state, **context))
+
     def asgi(self) -> Any:
+        """The app's pages and ``/static/`` (no state API: see :meth:`state_api_asgi`)."""
+        from starlette.applications import Starlette
+        from starlette.routing import Mount
+        from starlette.staticfiles import StaticFiles
+
+        static = Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+        return SecurityHeaders(Starlette(routes=[*self.routes(), static]))
+
+    def state_api_asgi(self, token: str) -> Any:
+        """The state API, answering only requests that carry ``Authorization: Bearer <token>``."""
         from starlette.applications import Starlette
         from starlette.responses import JSONResponse
         from starlette.routing import Route
 
+        def authorized(request: Any) -> bool:
+            return secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}")
+
         async def state_get(request: Any) -> Any:
+            if not authorized(request):
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
             return JSONResponse(self.get_state())
 
         async def state_put(request: Any) -> Any:
+            if not authorized(request):
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
             try:
                 self.set_state(json.loads(await request.body()))
             except (ValueError, ValidationError) as exc:
@@ -138,27 +196,38 @@ class WebApp:
             return JSONResponse(self.get_state())
 
         async def reset(request: Any) -> Any:
-            body = await request.body()
+            if not authorized(request):
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
             try:
-                seed = int(json.loads(body or b"{}").get("seed", 0))
+                seed = int(json.loads(await request.body() or b"{}").get("seed", 0))
             except (ValueError, AttributeError, TypeError):
                 return JSONResponse({"error": "body must be {\"seed\": <int>}"}, status_code=422)
             return JSONResponse(self.reset(seed))
 
-        api = [
+        return Starlette(routes=[
             Route("/__envgym/state", state_get, methods=["GET"]),
             Route("/__envgym/state", state_put, methods=["PUT"]),
             Route("/__envgym/reset", reset, methods=["POST"]),
-        ]
-        return Starlette(routes=api + self.routes())
+        ])
 
+    # ------------------------------------------------------------------ serving
     def serve(self) -> WebApp:
-        """Start serving on a free 127.0.0.1 port (idempotent); returns ``self``."""
+        """Start serving the pages on a free 127.0.0.1 port (idempotent); returns ``self``."""
         if self._server is None:
             from envgym.envs.web.server import AppServer
 
             self._server = AppServer(self.asgi())
         return self
+
+    def serve_state_api(self) -> tuple[str, str]:
+        """Start the state API on its own free 127.0.0.1 port (idempotent); ``(url, bearer token)``."""
+        if self._state_server is None:
+            from envgym.envs.web.server import AppServer
+
+            token = secrets.token_urlsafe(32)
+            self._state_server = (AppServer(self.state_api_asgi(token)), token)
+        server, token = self._state_server
+        return server.origin, token
 
     @property
     def origin(self) -> str:
@@ -170,39 +239,6 @@ class WebApp:
         if self._server is not None:
             self._server.close()
             self._server = None
-
-
-BASE_CSS = """
-*{box-sizing:border-box}html{font-size:15px}body{margin:0;font-family:"Liberation Sans",Arial,Helvetica,sans-serif;color:#1f2328;background:var(--bg,#f4f5f7);line-height:1.45}
-a{color:var(--link,#0b63c5);text-decoration:none}a:hover{text-decoration:underline}
-button,.btn{font:inherit;cursor:pointer;border:1px solid #c7ccd4;background:#fff;color:#1f2328;border-radius:6px;padding:7px 14px;display:inline-block}
-button:hover,.btn:hover{background:#f0f2f5;text-decoration:none}
-.btn-primary,button.primary{background:var(--accent,#0b63c5);border-color:var(--accent,#0b63c5);color:#fff;font-weight:600}
-.btn-primary:hover,button.primary:hover{filter:brightness(.93);background:var(--accent,#0b63c5)}
-.btn-danger,button.danger{background:#fff;border-color:#d1242f;color:#d1242f}
-input[type=text],input[type=email],input[type=tel],input[type=password],input[type=number],input[type=search],input[type=date],input[type=time],select,textarea{font:inherit;border:1px solid #c7ccd4;border-radius:6px;padding:7px 9px;background:#fff;width:100%}
-input:focus,select:focus,textarea:focus{outline:2px solid var(--accent,#0b63c5);outline-offset:-1px;border-color:transparent}
-.field{margin-bottom:12px}.field label{display:block;font-weight:600;font-size:.9rem;margin-bottom:4px}
-.field.has-error input,.field.has-error select{border-color:#d1242f;background:#fff8f8}
-.err{color:#d1242f;font-size:.85rem;margin-top:3px}.hint{color:#656d76;font-size:.82rem;margin-top:2px}
-.alert{padding:10px 14px;border-radius:6px;margin:0 0 14px;border:1px solid}
-.alert-ok{background:#e9f7ef;border-color:#8fd1a8;color:#0f5132}.alert-err{background:#fdecec;border-color:#f1a9a9;color:#842029}
-.alert-info{background:#eaf2fd;border-color:#a8c7f0;color:#0b3d79}
-table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:9px 10px;border-bottom:1px solid #e3e6ea;vertical-align:middle}
-th{font-size:.82rem;text-transform:uppercase;letter-spacing:.03em;color:#656d76;background:#fafbfc}
-.card{background:#fff;border:1px solid #e1e4e8;border-radius:10px;padding:16px}
-.muted{color:#656d76}.small{font-size:.85rem}.row{display:flex;gap:12px;align-items:center}.grow{flex:1}
-.pagination{display:flex;gap:6px;margin:16px 0}.pagination a{padding:5px 11px;border:1px solid #d0d7de;border-radius:6px;background:#fff}
-.pagination a.current{background:var(--accent,#0b63c5);color:#fff;border-color:var(--accent,#0b63c5)}
-dialog{border:none;border-radius:12px;padding:0;box-shadow:0 20px 60px rgba(0,0,0,.3);min-width:380px}
-dialog::backdrop{background:rgba(15,20,30,.45)}dialog .dlg-body{padding:20px 22px}dialog .dlg-actions{display:flex;gap:8px;justify-content:flex-end;padding:12px 22px;background:#f6f8fa;border-radius:0 0 12px 12px}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.78rem;font-weight:600;background:#eef1f4;color:#454c54}
-"""
-
-
-def document(title: str, body: str, css: str = "", script: str = "") -> str:
-    """A full HTML page with the shared CSS plus the app's own."""
-    js = f"<script>{script}</script>" if script else ""
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<style>{BASE_CSS}{css}</style></head><body>{body}{js}</body></html>")
+        if self._state_server is not None:
+            self._state_server[0].close()
+            self._state_server = None

@@ -14,10 +14,10 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from envgym.envs.web.framework import WebApp, document, esc, field, form_data, options, qs
+from envgym.envs.web.framework import WebApp, form_data, qs
 
 TODAY = dt.date(2024, 6, 12)
 CALENDARS = {"Work": "#1a73e8", "Personal": "#0b8043", "Family": "#e67c73"}
@@ -79,28 +79,11 @@ TITLES = [("Team standup", "Work", "Zoom"), ("1:1 with manager", "Work", "Room 4
 PEOPLE = ["priya.raman@northwind.io", "marcus.webb@northwind.io", "grace.liu@fabrikam.com", "tom.okafor@gmail.com",
           "elena@sokolova.design", "diego.alvarez@contoso.com"]
 
-CSS = """
-:root{--accent:#1a73e8;--bg:#fff}
-.top{display:flex;align-items:center;gap:12px;padding:10px 18px;border-bottom:1px solid #e0e0e0}
-.logo{font-size:1.3rem;font-weight:600;color:#3c4043;display:flex;gap:8px;align-items:center}.logo .ic{background:#1a73e8;color:#fff;border-radius:6px;padding:2px 7px;font-size:.9rem}
-.top h1{font-size:1.3rem;font-weight:400;margin:0 10px}.seg a{border:1px solid #dadce0;padding:6px 14px;color:#3c4043}.seg a.on{background:#e8f0fe;color:#1967d2;font-weight:600}
-.seg a:first-child{border-radius:6px 0 0 6px}.seg a:last-child{border-radius:0 6px 6px 0}
-.layout{display:grid;grid-template-columns:240px minmax(0,1fr)}.side{padding:16px}.create{display:inline-block;border-radius:24px;box-shadow:0 1px 3px rgba(0,0,0,.3);padding:12px 22px;color:#3c4043;font-weight:600;background:#fff}
-.cals div{display:flex;gap:8px;align-items:center;margin:6px 0}.sw{width:12px;height:12px;border-radius:3px;display:inline-block}
-.month{display:grid;grid-template-columns:repeat(7,minmax(0,1fr));border-left:1px solid #e0e0e0}.month .hd{font-size:.75rem;color:#70757a;text-align:center;padding:6px;border-right:1px solid #e0e0e0;border-bottom:1px solid #e0e0e0}
-.day{min-height:112px;border-right:1px solid #e0e0e0;border-bottom:1px solid #e0e0e0;padding:4px;font-size:.8rem}.day.other{background:#fafafa;color:#9aa0a6}
-.day .n{display:inline-block;width:24px;height:24px;text-align:center;line-height:24px;border-radius:50%}.day.today .n{background:#1a73e8;color:#fff}
-.ev{display:block;border-radius:4px;padding:1px 5px;margin:2px 0;color:#fff;font-size:.76rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.week{display:grid;grid-template-columns:repeat(7,minmax(0,1fr));gap:0;border-left:1px solid #e0e0e0}.week .col{border-right:1px solid #e0e0e0;min-height:420px;padding:6px}
-.week .col h3{font-size:.85rem;font-weight:500;color:#70757a;margin:0 0 6px;text-align:center}.week .ev{white-space:normal;padding:4px 6px}
-.detail{max-width:640px;margin:24px auto}.detail h1{font-weight:400}.kv{display:grid;grid-template-columns:120px 1fr;gap:6px 12px}
-.formbox{max-width:700px;margin:20px auto}.three{display:grid;grid-template-columns:1.4fr 1fr 1fr;gap:12px}
-"""
-
-
 class CalendarApp(WebApp):
     name = "calendar"
     State = CalendarState
+    template_globals = {"calendars": CALENDARS, "repeat": dict(REPEAT), "today": TODAY, "label_time": label_time,
+                        "slot_choices": [(slot, label_time(slot)) for slot in SLOTS]}
 
     def generate(self, seed: int) -> CalendarState:
         rng = random.Random(f"calendar-{seed}")
@@ -131,20 +114,9 @@ class CalendarApp(WebApp):
     def on_day(self, day: dt.date) -> list[Event]:
         return sorted((e for e in self.state.events if day in occurrences(e)), key=lambda e: (e.start, e.id))
 
-    def page(self, title: str, heading: str, body: str, view: str = "", nav: str = "", script: str = "") -> HTMLResponse:
-        cals = "".join(f'<div><span class="sw" style="background:{c}"></span>{k}</div>' for k, c in CALENDARS.items())
-        d = TODAY.isoformat()
-        top = (f'<header class="top"><a class="logo" id="home" href="/"><span class="ic">31</span>Daybook</a>'
-               f'<a class="btn" id="today" href="/{view or "month"}{qs(date=d)}">Today</a>{nav}<h1 id="period">{esc(heading)}</h1><span class="grow"></span>'
-               f'<form role="search" action="/search" class="row"><input id="search-input" type="search" name="q" placeholder="Search events" aria-label="Search events" style="width:220px">'
-               f'<button id="search-button" type="submit">Search</button></form>'
-               f'<nav class="seg" aria-label="View"><a id="view-month" class="{"on" if view == "month" else ""}" href="/month">Month</a><a id="view-week" class="{"on" if view == "week" else ""}" href="/week">Week</a></nav></header>')
-        side = f'<aside class="side"><a class="create" id="create-event" href="/event/new">+ Create</a><h4>My calendars</h4><div class="cals">{cals}</div></aside>'
-        return HTMLResponse(document(f"{title} - Daybook", top + f'<div class="layout">{side}<main>{body}</main></div>', CSS, script))
-
-    def chip(self, e: Event, day: dt.date) -> str:
-        return (f'<a class="ev" id="ev-{e.id}-{day.isoformat()}" href="/event/{e.id}{qs(date=day.isoformat())}" style="background:{CALENDARS[e.calendar]}">'
-                f'{label_time(e.start)} {esc(e.title)}</a>')
+    def page(self, template: str, title: str, heading: str, view: str = "", **context: Any) -> Response:
+        """``template`` in the calendar layout (header with period, search and view switch; calendars)."""
+        return self.render(template, title=title, heading=heading, view=view, **context)
 
     def routes(self) -> list[Any]:
         return [Route("/", lambda r: RedirectResponse("/month", status_code=303)), Route("/month", self.month),
@@ -165,71 +137,46 @@ class CalendarApp(WebApp):
         with self.lock:
             first = ref.replace(day=1)
             start = first - dt.timedelta(days=(first.weekday() + 1) % 7)
-            cells = ['<div class="hd">' + d + "</div>" for d in ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")]
+            days = []
             for i in range(42):
                 day = start + dt.timedelta(days=i)
                 if i >= 35 and day.month != ref.month:
                     break
-                cls = "day" + (" other" if day.month != ref.month else "") + (" today" if day == TODAY else "")
-                evs = "".join(self.chip(e, day) for e in self.on_day(day))
-                cells.append(f'<div class="{cls}" aria-label="{day.strftime("%A, %B %-d")}"><span class="n">{day.day}</span>{evs}</div>')
+                days.append((day, self.on_day(day)))
             prev_m = (first - dt.timedelta(days=1)).replace(day=1)
             next_m = (first + dt.timedelta(days=32)).replace(day=1)
-            nav = (f'<a class="btn" id="prev" href="/month{qs(date=prev_m.isoformat())}" aria-label="Previous month">‹</a>'
-                   f'<a class="btn" id="next" href="/month{qs(date=next_m.isoformat())}" aria-label="Next month">›</a>')
-            flash = request.query_params.get("msg", "")
-            banner = f'<div class="alert alert-ok" role="status" style="margin:10px">{esc(flash)}</div>' if flash else ""
-            return self.page(ref.strftime("%B %Y"), ref.strftime("%B %Y"), banner + f'<div class="month" role="grid">{"".join(cells)}</div>', "month", nav)
+            return self.page("month.html", ref.strftime("%B %Y"), ref.strftime("%B %Y"), "month", ref=ref, days=days,
+                             prev=prev_m, next=next_m, msg=request.query_params.get("msg", ""))
 
     async def week(self, request: Any) -> Response:
         ref = self._date(request)
         with self.lock:
             start = ref - dt.timedelta(days=(ref.weekday() + 1) % 7)
-            cols = []
-            for i in range(7):
-                day = start + dt.timedelta(days=i)
-                evs = "".join(f'<a class="ev" id="ev-{e.id}-{day.isoformat()}" href="/event/{e.id}{qs(date=day.isoformat())}" style="background:{CALENDARS[e.calendar]}">'
-                              f'<b>{esc(e.title)}</b><br>{label_time(e.start)} – {label_time(e.end)}{("<br>" + esc(e.location)) if e.location else ""}</a>' for e in self.on_day(day))
-                cols.append(f'<section class="col" aria-label="{day.strftime("%A %B %-d")}"><h3>{day.strftime("%a %-d")}</h3>{evs}'
-                            f'<a class="small" id="add-{day.isoformat()}" href="/event/new{qs(date=day.isoformat())}">+ Add</a></section>')
-            nav = (f'<a class="btn" id="prev" href="/week{qs(date=(start - dt.timedelta(days=7)).isoformat())}" aria-label="Previous week">‹</a>'
-                   f'<a class="btn" id="next" href="/week{qs(date=(start + dt.timedelta(days=7)).isoformat())}" aria-label="Next week">›</a>')
+            days = [(start + dt.timedelta(days=i), self.on_day(start + dt.timedelta(days=i))) for i in range(7)]
             end = start + dt.timedelta(days=6)
             heading = f"{start.strftime('%b %-d')} – {end.strftime('%b %-d, %Y')}"
-            return self.page(heading, heading, f'<div class="week">{"".join(cols)}</div>', "week", nav)
+            return self.page("week.html", heading, heading, "week", days=days, prev=start - dt.timedelta(days=7),
+                             next=start + dt.timedelta(days=7))
 
     async def search(self, request: Any) -> Response:
         q = request.query_params.get("q", "").strip()
         with self.lock:
             words = q.lower().split()
             hits = [e for e in self.state.events if words and all(w in f"{e.title} {e.location} {e.description}".lower() for w in words)]
-            rows = "".join(f'<tr><td><a id="result-{e.id}" href="/event/{e.id}">{esc(e.title)}</a></td><td>{e.date}</td><td>{label_time(e.start)} – {label_time(e.end)}</td>'
-                           f'<td>{esc(e.location)}</td><td>{dict(REPEAT)[e.recurrence]}</td></tr>' for e in sorted(hits, key=lambda e: (e.date, e.start)))
-            body = (f'<div style="padding:16px"><h2>Results for “{esc(q)}”</h2>' +
-                    (f'<table aria-label="Events"><thead><tr><th>Event</th><th>Date</th><th>Time</th><th>Where</th><th>Repeats</th></tr></thead><tbody>{rows}</tbody></table>'
-                     if rows else '<p class="muted">No events found.</p>') + "</div>")
-            return self.page("Search", "Search", body)
+            return self.page("search.html", "Search", "Search", q=q, hits=sorted(hits, key=lambda e: (e.date, e.start)))
 
     async def detail(self, request: Any) -> Response:
         with self.lock:
             e = self.event(request.path_params["eid"])
             if e is None:
-                return self.page("Not found", "Not found", '<div class="detail"><h1>Event not found</h1><a id="back" href="/month">Back to calendar</a></div>')
+                return self.page("not_found.html", "Not found", "Not found")
             day = request.query_params.get("date", e.date)
-            invitees = "".join(f"<li>{esc(a)}</li>" for a in e.invitees) or "<li class='muted'>No guests</li>"
-            rep = dict(REPEAT)[e.recurrence] + (f", {e.count} times" if e.recurrence != "none" else "")
-            flash = request.query_params.get("msg", "")
-            banner = f'<div class="alert alert-ok" role="status">{esc(flash)}</div>' if flash else ""
-            body = f"""<div class="detail">{banner}<div class="row"><a class="btn" id="back" href="/month{qs(date=day)}">← Back</a><span class="grow"></span>
-<a class="btn" id="edit-event" href="/event/{e.id}/edit">Edit</a><button id="delete-event" class="danger" type="button" onclick="document.getElementById('confirm-delete').showModal()">Delete</button></div>
-<h1><span class="sw" style="background:{CALENDARS[e.calendar]}"></span> {esc(e.title)}</h1>
-<div class="kv"><b>When</b><span id="event-when">{dt.date.fromisoformat(day).strftime('%A, %B %-d, %Y')} · {label_time(e.start)} – {label_time(e.end)}</span>
-<b>Repeats</b><span>{rep}</span><b>Calendar</b><span>{e.calendar}</span><b>Location</b><span id="event-location">{esc(e.location) or '—'}</span>
-<b>Guests</b><ul style="margin:0;padding-left:18px" id="event-guests">{invitees}</ul><b>Notes</b><span>{esc(e.description) or '—'}</span></div>
-<dialog id="confirm-delete" aria-modal="true" aria-labelledby="confirm-title"><form method="post" action="/event/{e.id}/delete"><div class="dlg-body"><h2 id="confirm-title" style="margin-top:0">Delete event?</h2>
-<p>“{esc(e.title)}”{' and all its repetitions' if e.recurrence != 'none' else ''} will be removed from your calendar.</p></div>
-<div class="dlg-actions"><button id="cancel-delete" type="button" onclick="this.closest('dialog').close()">Cancel</button><button id="confirm-delete-button" class="primary" type="submit">Delete</button></div></form></dialog></div>"""
-            return self.page(e.title, "Event", body)
+            try:
+                when = dt.date.fromisoformat(day)
+            except ValueError:
+                day, when = e.date, dt.date.fromisoformat(e.date)
+            return self.page("detail.html", e.title, "Event", e=e, day=day, when=when.strftime("%A, %B %-d, %Y"),
+                             msg=request.query_params.get("msg", ""))
 
     async def delete(self, request: Any) -> Response:
         with self.lock:
@@ -266,21 +213,8 @@ class CalendarApp(WebApp):
             else:
                 form = {"date": request.query_params.get("date", TODAY.isoformat()), "start": "09:00", "end": "10:00", "calendar": "Work",
                         "recurrence": "none", "count": "1"}
-            err = lambda k: errors.get(k, "")  # noqa: E731
-            slot_opts = lambda sel: options([(s, label_time(s)) for s in SLOTS], sel)  # noqa: E731
-            sel = lambda k, label, opts: (f'<div class="field{" has-error" if err(k) else ""}"><label for="event-{k}">{label}</label><select id="event-{k}" name="{k}"'  # noqa: E731
-                                          f'{" aria-invalid=true" if err(k) else ""}>{opts}</select>' + (f'<div class="err" role="alert">{esc(err(k))}</div>' if err(k) else "") + "</div>")
-            body = f"""<div class="formbox card"><h2 style="margin-top:0">{'Edit event' if e else 'New event'}</h2>
-{'<div class="alert alert-err" role="alert">Please fix the errors below.</div>' if errors else ''}
-<form method="post" novalidate>{field("event-title", "Title", form.get("title", ""), name="title", error=err("title"), placeholder="Add title")}
-<div class="three">{field("event-date", "Date", form.get("date", ""), name="date", type="date", error=err("date"))}{sel("start", "Starts", slot_opts(form.get("start")))}{sel("end", "Ends", slot_opts(form.get("end")))}</div>
-<div class="three">{sel("recurrence", "Repeat", options(REPEAT, form.get("recurrence")))}{field("event-count", "Occurrences", form.get("count", "1"), name="count", type="number", error=err("count"), extra='min="1" max="52"', hint="How many times in total (for repeating events)")}
-{sel("calendar", "Calendar", options(list(CALENDARS), form.get("calendar")))}</div>
-{field("event-location", "Location", form.get("location", ""), name="location")}
-{field("event-invitees", "Guests", form.get("invitees", ""), name="invitees", error=err("invitees"), placeholder="Email addresses, separated by commas")}
-<div class="field"><label for="event-description">Description</label><textarea id="event-description" name="description" rows="3">{esc(form.get("description", ""))}</textarea></div>
-<div class="row"><button id="save-event" class="primary" type="submit">Save</button><a class="btn" id="cancel-edit" href="{f'/event/{e.id}' if e else '/month'}">Cancel</a></div></form></div>"""
-            return self.page("Edit event" if e else "New event", "Edit event" if e else "New event", body)
+            heading = "Edit event" if e else "New event"
+            return self.page("edit.html", heading, heading, e=e, form=form, errors=errors)
 
     @staticmethod
     def validate(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:

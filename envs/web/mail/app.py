@@ -12,10 +12,10 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from envgym.envs.web.framework import WebApp, document, esc, form_data, form_lists, options, pagination, qs
+from envgym.envs.web.framework import WebApp, form_data, form_lists, qs
 
 FOLDERS = [("inbox", "Inbox"), ("starred", "Starred"), ("sent", "Sent"), ("drafts", "Drafts"), ("archive", "Archive"),
            ("spam", "Spam"), ("trash", "Trash")]
@@ -80,31 +80,10 @@ SERVICE_TOPICS = [
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 TIMES = ["9:30 AM", "11:00 AM", "2:00 PM", "3:30 PM", "4:15 PM"]
 
-CSS = """
-:root{--accent:#1a73e8;--bg:#f6f8fc}
-.app{display:grid;grid-template-columns:232px 1fr;min-height:100vh}
-.side{padding:14px 10px}.brand{font-size:1.35rem;font-weight:700;color:#444;padding:4px 12px 14px;display:flex;gap:8px;align-items:center}
-.brand .dot{width:26px;height:26px;border-radius:7px;background:linear-gradient(135deg,#1a73e8,#34a853)}
-.compose{display:inline-block;background:#c2e7ff;color:#001d35;font-weight:600;border-radius:16px;padding:14px 22px;margin:0 0 14px 4px}
-.side a.f{display:flex;justify-content:space-between;padding:6px 14px;border-radius:0 16px 16px 0;color:#202124}
-.side a.f.on{background:#d3e3fd;font-weight:700}.side h4{margin:16px 14px 6px;font-size:.8rem;color:#5f6368;text-transform:uppercase}
-.main{padding:10px 16px 30px}.topsearch{display:flex;gap:8px;margin-bottom:10px}.topsearch input{max-width:640px;border-radius:22px;background:#eaf1fb;border:none;padding:11px 18px}
-.box{background:#fff;border-radius:14px;padding:6px 0;min-height:300px}.toolbar{display:flex;gap:8px;align-items:center;padding:8px 14px;border-bottom:1px solid #eee;flex-wrap:wrap}
-.toolbar select{width:auto}.mlist td{padding:7px 10px;border-bottom:1px solid #f1f3f4;font-size:.93rem}
-.mlist tr.unread td{font-weight:700;background:#fff}.mlist tr.read td{background:#f8fafd;color:#3c4043}.mlist .snip{color:#5f6368;font-weight:400}
-.chip{display:inline-block;background:#e8eaed;border-radius:4px;padding:0 6px;font-size:.75rem;margin-right:4px;font-weight:600;color:#3c4043}
-.star{color:#c9c9c9;font-size:1.1rem;border:none;background:none;padding:0 4px}.star.on{color:#f4b400}
-.msg{padding:16px 26px}.msg h1{font-weight:400;font-size:1.5rem}.msg .body{white-space:pre-wrap;margin-top:16px;line-height:1.6}
-.actions{display:flex;gap:8px;margin:14px 0;flex-wrap:wrap}details.menu{position:relative}details.menu summary{list-style:none;border:1px solid #c7ccd4;border-radius:6px;padding:7px 14px;cursor:pointer;background:#fff}
-details.menu .pop{position:absolute;z-index:5;background:#fff;border:1px solid #ddd;border-radius:8px;box-shadow:0 6px 20px rgba(0,0,0,.15);padding:8px;min-width:200px}
-details.menu .pop button{display:block;width:100%;text-align:left;border:none;margin:0}
-.sw{width:10px;height:10px;border-radius:3px;display:inline-block}.composebox{max-width:820px;background:#fff;border-radius:12px;padding:18px 22px}.composebox textarea{min-height:240px}
-"""
-
-
 class MailApp(WebApp):
     name = "mail"
     State = MailState
+    template_globals = {"folders": FOLDERS, "slug": lambda text: slug(text)}
 
     def generate(self, seed: int) -> MailState:
         rng = random.Random(f"mail-{seed}")
@@ -151,33 +130,29 @@ class MailApp(WebApp):
     def msg(self, mid: str) -> Message | None:
         return next((m for m in self.state.messages if m.id == mid), None)
 
-    def page(self, title: str, body: str, active: str = "", q: str = "", script: str = "") -> HTMLResponse:
-        s = self.state
-        unread = lambda f: sum(1 for m in s.messages if m.folder == f and not m.read)  # noqa: E731
-        links = []
-        for key, label in FOLDERS:
-            count = unread(key) if key in ("inbox", "spam") else (sum(1 for m in s.messages if m.folder == "drafts") if key == "drafts" else 0)
-            links.append(f'<a class="f{" on" if active == key else ""}" id="folder-{key}" href="/folder/{key}"'
-                         f'{" aria-current=page" if active == key else ""}><span>{label}</span><span>{count or ""}</span></a>')
-        labels = "".join(f'<a class="f{" on" if active == "label:" + l else ""}" id="label-link-{slug(l)}" href="/label/{esc(l)}"><span><span class="sw" style="background:#8ab4f8"></span> {esc(l)}</span></a>' for l in s.labels)
-        side = (f'<aside class="side"><div class="brand"><span class="dot"></span>Swiftmail</div>'
-                f'<a class="compose" id="compose-button" href="/compose">✎ Compose</a><nav aria-label="Folders">{"".join(links)}</nav>'
-                f'<h4>Labels</h4><nav aria-label="Labels">{labels}</nav><h4>Settings</h4><a class="f" id="manage-labels" href="/settings/labels">Manage labels</a></aside>')
-        top = (f'<form class="topsearch" role="search" action="/search" method="get"><input id="search-input" type="search" name="q" value="{esc(q)}" '
-               f'placeholder="Search mail" aria-label="Search mail"><button id="search-button" type="submit">Search</button>'
-               f'<span class="grow"></span><span class="muted small" style="align-self:center">{esc(s.me.name)} &lt;{esc(s.me.addr)}&gt;</span></form>')
-        return HTMLResponse(document(f"{title} - Swiftmail", f'<div class="app">{side}<main class="main">{top}{body}</main></div>', CSS, script))
+    def page(self, template: str, title: str, active: str = "", q: str = "", **context: Any) -> Response:
+        """``template`` in the mail layout (folders with unread counts, labels, search bar)."""
+        counts = {key: 0 for key, _ in FOLDERS}
+        for m in self.state.messages:
+            if m.folder in ("inbox", "spam") and not m.read:
+                counts[m.folder] += 1
+            elif m.folder == "drafts":
+                counts["drafts"] += 1
+        return self.render(template, title=title, active=active, q=q, folder_counts=counts, **context)
+
+    def not_found(self, heading: str, back_id: str = "") -> Response:
+        return self.page("not_found.html", "Not found", heading=heading, back_id=back_id)
 
     def routes(self) -> list[Any]:
         return [Route("/", lambda r: RedirectResponse("/folder/inbox", status_code=303)),
-                Route("/folder/{folder}", self.folder_page), Route("/label/{label}", self.label_page),
+                Route("/folder/{folder}", self.folder_page), Route("/label/{label:path}", self.label_page),
                 Route("/search", self.search_page), Route("/message/{mid}", self.message_page),
                 Route("/message/{mid}/action", self.message_action, methods=["POST"]),
                 Route("/bulk", self.bulk, methods=["POST"]),
                 Route("/compose", self.compose, methods=["GET", "POST"]),
                 Route("/settings/labels", self.labels_page, methods=["GET", "POST"])]
 
-    def listing(self, title: str, items: list[Message], active: str, request: Any, q: str = "", note: str = "") -> HTMLResponse:
+    def listing(self, title: str, items: list[Message], active: str, request: Any, q: str = "") -> Response:
         try:
             page = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
@@ -185,30 +160,11 @@ class MailApp(WebApp):
         items = sorted(items, key=lambda m: (m.date, m.id), reverse=True)
         pages = max(1, -(-len(items) // PAGE_SIZE))
         page = min(page, pages)
-        shown = items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        rows = []
-        for m in shown:
-            who = ("To: " + ", ".join(m.to)) if m.folder in ("sent", "drafts") else m.from_name
-            chips = "".join(f'<span class="chip">{esc(l)}</span>' for l in m.labels)
-            snippet = m.body.replace("\n", " ")[:70]
-            rows.append(f'<tr class="{"read" if m.read else "unread"}"><td style="width:30px"><input type="checkbox" id="select-{m.id}" name="ids" value="{m.id}" form="bulk-form" aria-label="Select message from {esc(m.from_name)}: {esc(m.subject)}"></td>'
-                        f'<td style="width:30px"><span class="star{" on" if m.starred else ""}" aria-label="{"Starred" if m.starred else "Not starred"}">★</span></td>'
-                        f'<td style="width:190px">{esc(who)}</td><td>{chips}<a id="open-{m.id}" href="/message/{m.id}">{esc(m.subject)}</a> <span class="snip">— {esc(snippet)}</span></td>'
-                        f'<td style="width:120px" class="small">{esc(m.date[5:])}</td></tr>')
-        labels = options([("", "Apply label…")] + [(l, l) for l in self.state.labels], "")
-        move = options([("", "Move to…")] + [(k, v) for k, v in FOLDERS if k not in ("starred", "drafts")], "")
-        toolbar = (f'<form id="bulk-form" class="toolbar" method="post" action="/bulk"><input type="hidden" name="back" value="{esc(str(request.url.path) + ("?" + request.url.query if request.url.query else ""))}">'
-                   f'<button id="bulk-archive" name="op" value="archive" type="submit">Archive</button><button id="bulk-delete" name="op" value="trash" type="submit">Delete</button>'
-                   f'<button id="bulk-read" name="op" value="read" type="submit">Mark as read</button><button id="bulk-unread" name="op" value="unread" type="submit">Mark as unread</button>'
-                   f'<select id="bulk-move" name="move" aria-label="Move selected to folder">{move}</select><select id="bulk-label" name="label" aria-label="Apply label to selected">{labels}</select>'
-                   f'<button id="bulk-apply" name="op" value="apply" type="submit">Apply</button><span class="grow"></span><span class="muted small">{len(items)} conversation{"s" if len(items) != 1 else ""}</span></form>')
-        flash = request.query_params.get("msg", "")
-        banner = f'<div class="alert alert-ok" role="status">{esc(flash)}</div>' if flash else ""
-        table = (f'<table class="mlist" aria-label="{esc(title)} messages"><tbody>{"".join(rows)}</tbody></table>' if rows
-                 else '<p class="muted" style="padding:20px">No messages here.</p>')
-        params = {"q": q} if q else {}
-        body = f'{banner}<div class="box"><h1 style="font-size:1.1rem;margin:8px 16px">{esc(title)}{note}</h1>{toolbar}{table}{pagination(request.url.path, page, pages, params)}</div>'
-        return self.page(title, body, active, q)
+        back = str(request.url.path) + ("?" + request.url.query if request.url.query else "")
+        return self.page("listing.html", title, active, q, heading=title, back=back, total=len(items),
+                         shown=items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], page=page, pages=pages,
+                         path=request.url.path, params={"q": q} if q else {}, msg=request.query_params.get("msg", ""),
+                         move_to=[(k, v) for k, v in FOLDERS if k not in ("starred", "drafts")])
 
     async def folder_page(self, request: Any) -> Response:
         folder = request.path_params["folder"]
@@ -218,7 +174,7 @@ class MailApp(WebApp):
             elif folder in dict(FOLDERS):
                 items = [m for m in self.state.messages if m.folder == folder]
             else:
-                return self.page("Not found", '<div class="box" style="padding:20px"><h1>Folder not found</h1></div>')
+                return self.not_found("Folder not found")
             return self.listing(dict(FOLDERS)[folder], items, folder, request)
 
     async def label_page(self, request: Any) -> Response:
@@ -239,29 +195,9 @@ class MailApp(WebApp):
         with self.lock:
             m = self.msg(request.path_params["mid"])
             if m is None:
-                return self.page("Not found", '<div class="box" style="padding:20px"><h1>Message not found</h1><a id="back-inbox" href="/folder/inbox">Back to Inbox</a></div>')
+                return self.not_found("Message not found", "back-inbox")
             m.read = True if not request.query_params.get("keep_unread") else m.read
-            label_buttons = "".join(
-                f'<button id="toggle-label-{slug(l)}" name="label" value="{esc(l)}" type="submit" role="menuitemcheckbox" aria-checked="{"true" if l in m.labels else "false"}">{"☑" if l in m.labels else "☐"} {esc(l)}</button>'
-                for l in self.state.labels)
-            chips = "".join(f'<span class="chip">{esc(l)}</span>' for l in m.labels)
-            flash = request.query_params.get("msg", "")
-            banner = f'<div class="alert alert-ok" role="status">{esc(flash)}</div>' if flash else ""
-            body = f"""{banner}<div class="box msg"><div class="actions">
-<a class="btn" id="back-to-folder" href="/folder/{m.folder}">← Back</a>
-<form method="post" action="/message/{m.id}/action" class="row">
-<button id="archive" name="op" value="archive" type="submit"{" disabled" if m.folder == "archive" else ""}>Archive</button>
-<button id="delete" name="op" value="trash" type="submit">Delete</button>
-<button id="spam" name="op" value="spam" type="submit">Report spam</button>
-<button id="mark-unread" name="op" value="unread" type="submit">Mark as unread</button>
-<button id="star" name="op" value="{"unstar" if m.starred else "star"}" type="submit" aria-pressed="{"true" if m.starred else "false"}">{"★ Starred" if m.starred else "☆ Star"}</button></form>
-<form method="post" action="/message/{m.id}/action"><input type="hidden" name="op" value="label"><details class="menu" id="labels-menu"><summary id="labels-menu-button" aria-haspopup="menu">Labels ▾</summary><div class="pop" role="menu">{label_buttons}</div></details></form>
-</div><h1>{chips}{esc(m.subject)}</h1>
-<div><b>{esc(m.from_name)}</b> <span class="muted">&lt;{esc(m.from_addr)}&gt;</span></div>
-<div class="small muted">to {esc(", ".join(m.to))}{(" · cc " + esc(", ".join(m.cc))) if m.cc else ""} · {esc(m.date)}</div>
-<div class="body" id="message-body">{esc(m.body)}</div>
-<div class="actions" style="margin-top:24px"><a class="btn" id="reply" href="/compose?reply={m.id}">↩ Reply</a><a class="btn" id="reply-all" href="/compose?reply={m.id}&amp;all=1">↩↩ Reply all</a><a class="btn" id="forward" href="/compose?forward={m.id}">↪ Forward</a></div></div>"""
-            return self.page(m.subject, body, m.folder)
+            return self.page("message.html", m.subject, m.folder, m=m, msg=request.query_params.get("msg", ""))
 
     async def message_action(self, request: Any) -> Response:
         form = await form_data(request)
@@ -289,8 +225,8 @@ class MailApp(WebApp):
         ids = set(form.get("ids", []))
         op = (form.get("op") or [""])[-1]
         back = (form.get("back") or ["/folder/inbox"])[-1]
-        if not back.startswith("/"):
-            back = "/folder/inbox"
+        if not back.startswith("/") or back.startswith("//") or "\\" in back:
+            back = "/folder/inbox"  # only a path of this app: never a redirect elsewhere
         if not ids:
             return RedirectResponse(back + ("&" if "?" in back else "?") + "msg=Select+at+least+one+conversation+first.", status_code=303)
         with self.lock:
@@ -355,21 +291,9 @@ class MailApp(WebApp):
                     s.messages.append(msg)
                     s.next_id += 1
                     return RedirectResponse("/folder/inbox?msg=" + ("Message+sent." if op == "send" else "Draft+saved."), status_code=303)
-            err = lambda k: (f'<div class="err" role="alert" id="{k}-error">{esc(errors[k])}</div>' if k in errors else "")  # noqa: E731
-            inv = lambda k: (' aria-invalid="true"' if k in errors else "")  # noqa: E731
-            contacts = "".join(f'<option value="{esc(c.addr)}">{esc(c.name)}</option>' for c in s.contacts)
             title = "Reply" if reply_id else "Forward" if fwd_id else "New message"
-            body = f"""<div class="composebox"><h1 style="font-size:1.2rem;margin-top:0">{title}</h1>
-{'<div class="alert alert-err" role="alert">Your message could not be sent. Fix the problems below.</div>' if errors else ''}
-<form method="post" action="/compose" novalidate><input type="hidden" name="in_reply_to" value="{esc(reply_id)}"><input type="hidden" name="forwarded_from" value="{esc(fwd_id)}">
-<div class="field"><label for="compose-to">To</label><input id="compose-to" name="to" type="text" list="contacts" value="{esc(form.get('to', ''))}" placeholder="name@example.com, …"{inv('to')}>{err('to')}</div>
-<datalist id="contacts">{contacts}</datalist>
-<div class="field"><label for="compose-cc">Cc</label><input id="compose-cc" name="cc" type="text" value="{esc(form.get('cc', ''))}"{inv('cc')}>{err('cc')}</div>
-<div class="field"><label for="compose-subject">Subject</label><input id="compose-subject" name="subject" type="text" value="{esc(form.get('subject', ''))}"{inv('subject')}>{err('subject')}</div>
-<div class="field"><label for="compose-body">Message</label><textarea id="compose-body" name="body">{esc(form.get('body', ''))}</textarea></div>
-<div class="row"><button id="send" class="primary" name="op" value="send" type="submit">Send</button><button id="save-draft" name="op" value="draft" type="submit">Save draft</button>
-<span class="grow"></span><button id="discard" name="op" value="discard" type="submit" class="danger">Discard</button></div></form></div>"""
-            return self.page(title, body, "")
+            return self.page("compose.html", title, heading=title, form=form, errors=errors, reply_id=reply_id,
+                             fwd_id=fwd_id)
 
     async def labels_page(self, request: Any) -> Response:
         form = await form_data(request) if request.method == "POST" else {}
@@ -395,15 +319,8 @@ class MailApp(WebApp):
                     else:
                         s.labels.append(name)
                         note = f"Label “{name}” created."
-            rows = "".join(f'<tr><td>{esc(l)}</td><td>{sum(1 for m in s.messages if l in m.labels)} conversations</td>'
-                           f'<td><form method="post" action="/settings/labels" onsubmit="return confirm(\'Delete the label {esc(l)}?\')"><input type="hidden" name="op" value="delete"><input type="hidden" name="name" value="{esc(l)}">'
-                           f'<button id="delete-label-{slug(l)}" class="danger" type="submit">Delete</button></form></td></tr>' for l in s.labels)
-            banner = f'<div class="alert alert-ok" role="status">{esc(note)}</div>' if note else ""
-            body = f"""{banner}<div class="box" style="padding:16px 22px"><h1 style="font-size:1.2rem">Labels</h1><table aria-label="Labels"><tbody>{rows}</tbody></table>
-<form method="post" action="/settings/labels" class="row" style="margin-top:16px;align-items:flex-start" novalidate><input type="hidden" name="op" value="create">
-<div class="field grow" style="max-width:360px"><label for="new-label-name">New label name</label><input id="new-label-name" name="name" type="text" value="{esc(form.get('name', '') if error else '')}"{' aria-invalid="true"' if error else ''}>{f'<div class="err" role="alert">{esc(error)}</div>' if error else ''}</div>
-<button id="create-label" class="primary" type="submit" style="margin-top:24px">Create label</button></form></div>"""
-            return self.page("Labels", body, "")
+            counts = {l: sum(1 for m in s.messages if l in m.labels) for l in s.labels}
+            return self.page("labels.html", "Labels", note=note, error=error, form=form, label_counts=counts)
 
 
 def slug(text: str) -> str:

@@ -14,10 +14,10 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from envgym.envs.web.framework import WebApp, document, esc, field, form_data, form_lists, options, qs
+from envgym.envs.web.framework import WebApp, form_data, form_lists, qs
 
 PRIORITIES = ["Low", "Medium", "High", "Critical"]
 ROLES = ["Admin", "Member", "Viewer"]
@@ -68,28 +68,11 @@ CARD_TITLES = ["Fix login redirect loop", "Add dark mode toggle", "Write API rat
                "Password reset email typo", "Add SSO for enterprise", "Cache product thumbnails", "Weekly digest email"]
 LABELS = ["bug", "feature", "design", "docs", "infra", "urgent"]
 
-CSS = """
-:root{--accent:#5b5bd6;--bg:#f3f4f8}
-.top{background:#fff;border-bottom:1px solid #e4e6ee;display:flex;align-items:center;gap:16px;padding:10px 20px}
-.logo{font-weight:800;font-size:1.2rem;color:#2d2d6b}.logo i{color:#5b5bd6;font-style:normal}.top nav a{margin-right:14px;font-weight:600;color:#3b3f5c}
-.top nav a.on{color:#5b5bd6;border-bottom:2px solid #5b5bd6;padding-bottom:12px}
-.wrap{padding:16px 20px}.filters{display:flex;gap:10px;align-items:end;margin-bottom:14px}.filters .field{margin:0}.filters select,.filters input{width:180px}
-.board{display:grid;grid-template-columns:repeat(5,minmax(210px,1fr));gap:14px;align-items:start}
-.col{background:#e9ebf3;border-radius:10px;padding:10px}.col h2{font-size:.92rem;margin:2px 4px 10px;display:flex;justify-content:space-between}
-.col h2 .wip{font-weight:500;color:#666}.col h2 .wip.full{color:#c92a2a;font-weight:700}
-.kcard{display:block;background:#fff;border-radius:8px;padding:9px 10px;margin-bottom:8px;box-shadow:0 1px 2px rgba(0,0,0,.12);color:#222}
-.kcard:hover{text-decoration:none;box-shadow:0 2px 8px rgba(0,0,0,.18)}.kcard .id{font-size:.75rem;color:#777}
-.pri{font-size:.72rem;font-weight:700;border-radius:4px;padding:0 5px}.pri-Low{background:#e7f5ff;color:#1864ab}.pri-Medium{background:#fff3bf;color:#8a6100}
-.pri-High{background:#ffe8cc;color:#c2410c}.pri-Critical{background:#ffe3e3;color:#c92a2a}.lbl{font-size:.72rem;background:#edf2ff;color:#3b5bdb;border-radius:4px;padding:0 5px;margin-right:3px}
-.avatar{display:inline-block;width:22px;height:22px;border-radius:50%;background:#5b5bd6;color:#fff;font-size:.7rem;text-align:center;line-height:22px;float:right}
-.panel{max-width:760px;background:#fff;border-radius:12px;padding:20px 24px;margin:0 auto}.two{display:grid;grid-template-columns:1fr 1fr;gap:12px}
-.checks label{display:inline-flex;gap:4px;margin-right:12px;font-weight:400}.settings{max-width:900px;margin:0 auto;display:grid;gap:16px}
-"""
-
-
 class BoardApp(WebApp):
     name = "taskboard"
     State = BoardState
+    template_globals = {"priorities": PRIORITIES, "roles": ROLES,
+                        "initials": lambda name: "".join(w[0] for w in name.split())}
 
     def generate(self, seed: int) -> BoardState:
         rng = random.Random(f"board-{seed}")
@@ -118,13 +101,12 @@ class BoardApp(WebApp):
     def member(self, mid: str) -> Member | None:
         return next((m for m in self.state.members if m.id == mid), None)
 
-    def page(self, title: str, body: str, tab: str = "board") -> HTMLResponse:
-        s = self.state
-        top = (f'<header class="top"><span class="logo">Track<i>ly</i></span><span class="muted">/ <b id="project-name">{esc(s.project_name)}</b></span>'
-               f'<nav aria-label="Project"><a id="tab-board" class="{"on" if tab == "board" else ""}" href="/board">Board</a>'
-               f'<a id="tab-settings" class="{"on" if tab == "settings" else ""}" href="/settings">Settings</a></nav><span class="grow"></span>'
-               f'<a class="btn btn-primary" id="new-card" href="/card/new">+ New card</a></header>')
-        return HTMLResponse(document(f"{title} · Trackly", top + f'<main class="wrap">{body}</main>', CSS))
+    def page(self, template: str, title: str, tab: str = "board", **context: Any) -> Response:
+        """``template`` in the board layout (project name, Board/Settings tabs, New card)."""
+        return self.render(template, title=title, tab=tab, **context)
+
+    def member_choices(self) -> list[tuple[str, str]]:
+        return [(m.id, m.name) for m in self.state.members]
 
     def routes(self) -> list[Any]:
         return [Route("/", lambda r: RedirectResponse("/board", status_code=303)), Route("/board", self.board),
@@ -137,34 +119,14 @@ class BoardApp(WebApp):
         who, label, q = p.get("assignee", ""), p.get("label", ""), p.get("q", "").strip().lower()
         with self.lock:
             s = self.state
-            cols = []
+            columns = []
             for col in s.columns:
                 all_cards = [c for c in s.cards if c.column == col.id]
-                shown = [c for c in all_cards if (not who or c.assignee == who) and (not label or label in c.labels) and (not q or q in c.title.lower() or q in c.id.lower())]
-                items = []
-                for c in shown:
-                    m = self.member(c.assignee)
-                    avatar = f'<span class="avatar" title="{esc(m.name)}">{esc("".join(w[0] for w in m.name.split()))}</span>' if m else ""
-                    labels = "".join(f'<span class="lbl">{esc(l)}</span>' for l in c.labels)
-                    due = f' · due {c.due[5:]}' if c.due else ""
-                    items.append(f'<a class="kcard" id="card-{c.id}" href="/card/{c.id}">{avatar}<div class="id">{c.id}{due}</div><div>{esc(c.title)}</div>'
-                                 f'<div style="margin-top:4px"><span class="pri pri-{c.priority}">{c.priority}</span> {labels}</div>'
-                                 f'<span class="small muted">{esc(m.name) if m else "Unassigned"}</span></a>')
-                full = col.wip_limit and len(all_cards) >= col.wip_limit
-                wip = f'{len(all_cards)}{" / " + str(col.wip_limit) if col.wip_limit else ""}'
-                cols.append(f'<section class="col" aria-label="{esc(col.name)} column"><h2><span>{esc(col.name)}</span><span class="wip{" full" if full else ""}" id="count-{col.id}">{wip}</span></h2>'
-                            f'{"".join(items)}<a class="small" id="add-{col.id}" href="/card/new{qs(column=col.id)}">+ Add a card</a></section>')
-            member_opts = options([("", "Anyone")] + [(m.id, m.name) for m in s.members], who)
-            label_opts = options([("", "Any label")] + [(l, l) for l in s.labels], label)
-            flash = p.get("msg", "")
-            banner = f'<div class="alert alert-ok" role="status">{esc(flash)}</div>' if flash else ""
-            body = f"""{banner}<form class="filters" method="get" action="/board" role="search">
-<div class="field"><label for="filter-assignee">Assignee</label><select id="filter-assignee" name="assignee">{member_opts}</select></div>
-<div class="field"><label for="filter-label">Label</label><select id="filter-label" name="label">{label_opts}</select></div>
-<div class="field"><label for="filter-q">Search</label><input id="filter-q" type="search" name="q" value="{esc(p.get('q', ''))}" placeholder="Title or key"></div>
-<button id="filter-apply" type="submit">Filter</button><a class="btn" id="filter-clear" href="/board">Clear</a></form>
-<div class="board">{"".join(cols)}</div>"""
-            return self.page("Board", body)
+                shown = [c for c in all_cards if (not who or c.assignee == who) and (not label or label in c.labels)
+                         and (not q or q in c.title.lower() or q in c.id.lower())]
+                columns.append((col, len(all_cards), [(c, self.member(c.assignee)) for c in shown]))
+            return self.page("board.html", "Board", columns=columns, who=who, label=label, q=p.get("q", ""),
+                             member_choices=self.member_choices(), msg=p.get("msg", ""))
 
     async def card_form(self, request: Any) -> Response:
         cid = request.path_params.get("cid")
@@ -173,7 +135,7 @@ class BoardApp(WebApp):
             s = self.state
             c = self.card(cid) if cid else None
             if cid and c is None:
-                return self.page("Not found", '<div class="panel"><h1>Card not found</h1><a id="back" href="/board">Back to board</a></div>')
+                return self.page("not_found.html", "Not found")
             errors: dict[str, str] = {}
             one = lambda k, d="": (form.get(k) or [d])[-1]  # noqa: E731
             if request.method == "POST":
@@ -213,25 +175,8 @@ class BoardApp(WebApp):
             else:
                 vals = {"title": "", "description": "", "column": request.query_params.get("column", "backlog"), "assignee": "",
                         "priority": "Medium", "labels": [], "due": ""}
-            err = lambda k: errors.get(k, "")  # noqa: E731
-            sel = lambda k, label, opts: (f'<div class="field{" has-error" if err(k) else ""}"><label for="card-{k}">{label}</label><select id="card-{k}" name="{k}"'  # noqa: E731
-                                          f'{" aria-invalid=true" if err(k) else ""}>{opts}</select>' + (f'<div class="err" role="alert">{esc(err(k))}</div>' if err(k) else "") + "</div>")
-            checks = "".join(f'<label for="label-{l}"><input type="checkbox" id="label-{l}" name="labels" value="{l}"{" checked" if l in vals["labels"] else ""}>{l}</label>' for l in s.labels)
-            delete = ""
-            if c is not None:
-                delete = (f'<button id="delete-card" class="danger" type="button" onclick="document.getElementById(\'confirm-delete\').showModal()">Delete card</button>'
-                          f'<dialog id="confirm-delete" aria-modal="true" aria-labelledby="dlg-title"><form method="post" action="/card/{c.id}/delete"><div class="dlg-body"><h2 id="dlg-title" style="margin-top:0">Delete {c.id}?</h2>'
-                          f'<p>“{esc(c.title)}” will be permanently deleted.</p></div><div class="dlg-actions"><button id="cancel-delete" type="button" onclick="this.closest(\'dialog\').close()">Cancel</button>'
-                          f'<button id="confirm-delete-button" class="primary" type="submit">Delete</button></div></form></dialog>')
-            body = f"""<div class="panel"><div class="row"><a class="btn" id="back" href="/board">← Board</a><h1 class="grow" style="font-size:1.25rem;margin:0 8px">{esc(c.id + ' · ' + c.title) if c else 'New card'}</h1>{delete}</div>
-{'<div class="alert alert-err" role="alert" style="margin-top:12px">The card could not be saved.</div>' if errors else ''}
-<form method="post" novalidate style="margin-top:14px">{field("card-title", "Title", vals["title"], name="title", error=err("title"))}
-<div class="field"><label for="card-description">Description</label><textarea id="card-description" name="description" rows="4">{esc(vals["description"])}</textarea></div>
-<div class="two">{sel("column", "Status", options([(x.id, x.name) for x in s.columns], vals["column"]))}{sel("assignee", "Assignee", options([("", "Unassigned")] + [(m.id, m.name) for m in s.members], vals["assignee"]))}
-{sel("priority", "Priority", options(PRIORITIES, vals["priority"]))}{field("card-due", "Due date", vals["due"], name="due", type="date", error=err("due"))}</div>
-<fieldset class="field checks"><legend>Labels</legend>{checks}</fieldset>
-<div class="row"><button id="save-card" class="primary" type="submit">{'Save changes' if c else 'Create card'}</button><a class="btn" id="cancel" href="/board">Cancel</a></div></form></div>"""
-            return self.page(c.title if c else "New card", body)
+            return self.page("card.html", c.title if c else "New card", c=c, vals=vals, errors=errors,
+                             column_choices=[(x.id, x.name) for x in s.columns], member_choices=self.member_choices())
 
     async def card_delete(self, request: Any) -> Response:
         with self.lock:
@@ -244,25 +189,8 @@ class BoardApp(WebApp):
     async def settings(self, request: Any, errors: dict[str, str] | None = None, form: dict | None = None) -> Response:
         errors, form = errors or {}, form or {}
         with self.lock:
-            s = self.state
-            flash = request.query_params.get("msg", "")
-            banner = f'<div class="alert alert-ok" role="status">{esc(flash)}</div>' if flash else ""
-            wip = "".join(f'<tr><td>{esc(c.name)}</td><td><input id="wip-{c.id}" name="{c.id}" type="number" min="0" max="20" value="{c.wip_limit}" style="width:90px" aria-label="WIP limit for {esc(c.name)}"></td></tr>' for c in s.columns)
-            members = "".join(
-                f'<tr><td>{esc(m.name)}</td><td>{esc(m.email)}</td><td><form method="post" action="/settings/role" class="row"><input type="hidden" name="member" value="{m.id}">'
-                f'<select id="role-{m.id}" name="role" aria-label="Role of {esc(m.name)}" style="width:120px">{options(ROLES, m.role)}</select><button id="save-role-{m.id}" type="submit">Update</button></form></td>'
-                f'<td><form method="post" action="/settings/remove" onsubmit="return confirm(\'Remove {esc(m.name)} from the project?\')"><input type="hidden" name="member" value="{m.id}">'
-                f'<button id="remove-{m.id}" class="danger" type="submit">Remove</button></form></td></tr>' for m in s.members)
-            e = lambda k: errors.get(k, "")  # noqa: E731
-            body = f"""<div class="settings">{banner}
-<section class="card" aria-labelledby="h-general"><h2 id="h-general" style="margin-top:0">General</h2><form method="post" action="/settings/general" class="row" style="align-items:flex-start" novalidate>
-<div class="grow">{field("settings-project-name", "Project name", form.get("name", s.project_name), name="name", error=e("name"))}</div><button id="save-general" class="primary" type="submit" style="margin-top:24px">Save</button></form></section>
-<section class="card" aria-labelledby="h-wip"><h2 id="h-wip" style="margin-top:0">Work-in-progress limits</h2><p class="small muted">0 means no limit.</p>
-<form method="post" action="/settings/wip" novalidate><table aria-label="WIP limits"><tbody>{wip}</tbody></table>{f'<div class="err" role="alert">{esc(e("wip"))}</div>' if e("wip") else ''}<button id="save-wip" class="primary" type="submit" style="margin-top:10px">Save limits</button></form></section>
-<section class="card" aria-labelledby="h-members"><h2 id="h-members" style="margin-top:0">Members</h2><table aria-label="Members"><thead><tr><th>Name</th><th>Email</th><th>Role</th><th></th></tr></thead><tbody>{members}</tbody></table>
-<h3>Invite a member</h3><form method="post" action="/settings/invite" novalidate><div class="two">{field("invite-name", "Name", form.get("iname", ""), name="iname", error=e("iname"))}{field("invite-email", "Email", form.get("email", ""), name="email", error=e("email"))}</div>
-<div class="field"><label for="invite-role">Role</label><select id="invite-role" name="role" style="width:160px">{options(ROLES, form.get("role", "Member"))}</select></div><button id="send-invite" class="primary" type="submit">Send invite</button></form></section></div>"""
-            return self.page("Settings", body, "settings")
+            return self.page("settings.html", "Settings", "settings", errors=errors, form=form,
+                             msg=request.query_params.get("msg", ""))
 
     async def settings_post(self, request: Any) -> Response:
         section = request.path_params["section"]

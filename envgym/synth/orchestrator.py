@@ -70,6 +70,25 @@ class Outcome:
                 "llm_seconds": round(self.llm_seconds, 4), "error": self.error}
 
 
+@dataclass
+class _Dialogue:
+    """The generator's and the discriminator's conversations about one candidate, and their latest
+    replies (the generator's raw text and JSON, the discriminator's reward code)."""
+
+    generator: list[dict[str, Any]]
+    discriminator: list[dict[str, Any]]
+    gen_text: str = ""
+    gen_reply: dict[str, Any] | None = None
+    code: str | None = None
+
+
+def _round_record(round_index: int, failure: CheckFailure | None, verification: Verification | None) -> dict[str, Any]:
+    return {"round": round_index, "code": failure.code if failure else None,
+            "side": failure.side if failure else None, "check": failure.check if failure else None,
+            "message": failure.message[:300] if failure else None,
+            "passed": verification.passed if verification else []}
+
+
 class Orchestrator:
     """Runs candidates through propose → generate ∥ discriminate → verify → review rounds."""
 
@@ -107,61 +126,62 @@ class Orchestrator:
         instruction, spec = proposal
         outcome.instruction, outcome.spec = instruction, spec
         task_id = self.task_id(candidate)
-        spec_text = json.dumps(spec, indent=1, sort_keys=True)
-        values = {**self.context, "spec": spec_text, "instruction": instruction}
-        gen_messages = self.prompts["generator"].messages(**values)
-        dis_messages = self.prompts["discriminator"].messages(**values)
-        gen_reply: dict[str, Any] | None = None
-        gen_text = ""
-        code: str | None = None
+        values = {**self.context, "spec": json.dumps(spec, indent=1, sort_keys=True), "instruction": instruction}
+        talk = _Dialogue(self.prompts["generator"].messages(**values), self.prompts["discriminator"].messages(**values))
         redo = {GENERATOR, DISCRIMINATOR}
         last: CheckFailure | None = None
         for round_index in range(1, self.config.max_rounds + 1):
-            jobs = []
-            if GENERATOR in redo:
-                jobs.append(self._ask(GENERATOR, gen_messages, outcome))
-            if DISCRIMINATOR in redo:
-                forbidden = [gen_text] if gen_text else []
-                if gen_reply is not None:
-                    forbidden += [canonical_json(v) for v in gen_reply.values() if isinstance(v, dict)]
-                assert_blind(dis_messages, forbidden)
-                jobs.append(self._ask(DISCRIMINATOR, dis_messages, outcome))
-            replies = await asyncio.gather(*jobs)
-            for side, (value, text) in zip(sorted(redo, key=[GENERATOR, DISCRIMINATOR].index), replies):
-                if side == GENERATOR:
-                    gen_messages.append({"role": "assistant", "content": text})
-                    gen_text = text
-                    gen_reply = value if isinstance(value, dict) else None
-                else:
-                    dis_messages.append({"role": "assistant", "content": text})
-                    code = value.get("reward_code") if isinstance(value, dict) else None
-                    if not isinstance(code, str) or not code.strip():
-                        code = None
-            failure = self._reply_problem(gen_reply, code)
-            verification: Verification | None = None
+            await self._ask_round(talk, redo, outcome)
+            failure, verification = await self._check_round(talk, spec, instruction, task_id, outcome)
+            outcome.rounds.append(_round_record(round_index, failure, verification))
             if failure is None:
-                verification = await asyncio.to_thread(
-                    verify, self.adapter, spec, instruction, gen_reply["initial_state"], gen_reply["golden_state"], code,
-                    task_id=task_id, config=self.config.checks)
-                outcome.check_seconds += verification.seconds
-                failure = verification.failure
-            record = {"round": round_index, "code": failure.code if failure else None,
-                      "side": failure.side if failure else None, "check": failure.check if failure else None,
-                      "message": failure.message[:300] if failure else None,
-                      "passed": verification.passed if verification else []}
-            outcome.rounds.append(record)
-            if failure is None:
-                assert verification is not None and code is not None
+                assert verification is not None and talk.code is not None
                 outcome.status, outcome.reason = "accepted", None
-                outcome.task = self._task(candidate, task_id, instruction, spec, verification, code, round_index)
+                outcome.task = self._task(candidate, task_id, instruction, spec, verification, talk.code, round_index)
                 return
             last = failure
             redo = {failure.side}
             review = self._review(failure)
-            (gen_messages if failure.side == GENERATOR else dis_messages).append({"role": "user", "content": review})
+            (talk.generator if failure.side == GENERATOR else talk.discriminator).append({"role": "user", "content": review})
         assert last is not None
         outcome.status, outcome.reason, outcome.side = "rejected", last.code, last.side
         outcome.error = last.message[:500]
+
+    async def _ask_round(self, talk: _Dialogue, redo: set[str], outcome: Outcome) -> None:
+        """Ask the sides in ``redo`` (in parallel) and record their replies; the discriminator's
+        messages are checked blind to everything the generator wrote."""
+        jobs = []
+        if GENERATOR in redo:
+            jobs.append(self._ask(GENERATOR, talk.generator, outcome))
+        if DISCRIMINATOR in redo:
+            forbidden = [talk.gen_text] if talk.gen_text else []
+            if talk.gen_reply is not None:
+                forbidden += [canonical_json(v) for v in talk.gen_reply.values() if isinstance(v, dict)]
+            assert_blind(talk.discriminator, forbidden)
+            jobs.append(self._ask(DISCRIMINATOR, talk.discriminator, outcome))
+        replies = await asyncio.gather(*jobs)
+        for side, (value, text) in zip(sorted(redo, key=[GENERATOR, DISCRIMINATOR].index), replies):
+            if side == GENERATOR:
+                talk.generator.append({"role": "assistant", "content": text})
+                talk.gen_text = text
+                talk.gen_reply = value if isinstance(value, dict) else None
+            else:
+                talk.discriminator.append({"role": "assistant", "content": text})
+                code = value.get("reward_code") if isinstance(value, dict) else None
+                talk.code = code if isinstance(code, str) and code.strip() else None
+
+    async def _check_round(self, talk: _Dialogue, spec: dict[str, Any], instruction: str, task_id: str,
+                           outcome: Outcome) -> tuple[CheckFailure | None, Verification | None]:
+        """The replies' shape, then (if usable) every check on the candidate they make."""
+        failure = self._reply_problem(talk.gen_reply, talk.code)
+        if failure is not None:
+            return failure, None
+        assert talk.gen_reply is not None
+        verification = await asyncio.to_thread(
+            verify, self.adapter, spec, instruction, talk.gen_reply["initial_state"], talk.gen_reply["golden_state"],
+            talk.code, task_id=task_id, config=self.config.checks)
+        outcome.check_seconds += verification.seconds
+        return verification.failure, verification
 
     async def _propose(self, candidate: int, avoid: list[str], outcome: Outcome) -> tuple[str, dict[str, Any]] | None:
         recent = avoid[-self.config.avoid_examples:]

@@ -33,8 +33,9 @@ class PeerVenv:
 
 
 PEERS: dict[str, PeerVenv] = {
-    # OpenEnv's own server and clients (GenericEnvClient, MCPToolClient) and its CLI.
-    "openenv": PeerVenv(("openenv-core==0.3.0",)),
+    # OpenEnv's own server and clients (GenericEnvClient, MCPToolClient), its CLI, and uv (which
+    # `openenv validate` expects to have locked an exported package).
+    "openenv": PeerVenv(("openenv-core==0.3.0", "uv==0.13.9")),
     # GEM's registry and loop, with envgym visible for the adapter.
     "gem": PeerVenv(("gem-llm==0.1.0",), system_site_packages=True),
 }

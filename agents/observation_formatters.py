@@ -8,6 +8,9 @@ never hides information by accident.
 =================  ===================================================================
 ``text``           the observation's text as the env wrote it
 ``maze_compact``   Maze: the ASCII map lines (``#.AG``) + ``r<row> c<col>`` (≈ 50 tokens)
+``maze_relative``  Maze: where the goal lies from here and the open directions, e.g.
+                   ``goal 1 south 2 east\nopen south west`` (≈ 12 tokens; the same text in
+                   every layout, so a policy can generalise to unseen mazes)
 =================  ===================================================================
 """
 
@@ -35,9 +38,26 @@ def maze_compact(observation: dict[str, Any]) -> str:
     return "\n".join(grid) + f"\nr{match.group(1)} c{match.group(2)}"
 
 
+_GOAL = re.compile(r"goal is at row (\d+), column (\d+)")
+_OPEN = re.compile(r"Open directions: ([a-z, ]+)\.")
+
+
+def maze_relative(observation: dict[str, Any]) -> str:
+    """Goal offset (rows south/north, columns east/west) and open directions of a Maze observation."""
+    text = str(observation.get("text", ""))
+    here, goal, open_dirs = _POSITION.search(text), _GOAL.search(text), _OPEN.search(text)
+    if here is None or goal is None or open_dirs is None:
+        return text_observation(observation)
+    rows, cols = int(goal.group(1)) - int(here.group(1)), int(goal.group(2)) - int(here.group(2))
+    vertical = f"{abs(rows)} {'south' if rows >= 0 else 'north'}"
+    horizontal = f"{abs(cols)} {'east' if cols >= 0 else 'west'}"
+    return f"goal {vertical} {horizontal}\nopen {open_dirs.group(1).replace(',', '')}"
+
+
 FORMATTERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "text": text_observation,
     "maze_compact": maze_compact,
+    "maze_relative": maze_relative,
 }
 
 

@@ -7,6 +7,7 @@
     envgym show FILE                             pretty-print recorded episodes
     envgym demo                                  record oracle and random agents on every text env
     envgym train CONFIG [key=value ...]          train a policy (see configs/)
+    envgym eval ENV|CONFIG --model M --split test   evaluate an agent on held-out tasks (table, JSONL, HTML)
     envgym synth --env ID --n N --llm-url URL --model M --out tasks.jsonl
     envgym serve ID [--port N] [--token T]       serve an env over WebSocket
     envgym build NAME                            build a container image (content-hash tagged)
@@ -153,7 +154,9 @@ def play(
 @app.command()
 def run(
     env_id: str,
-    agent: str = typer.Option("random", help="random | oracle"),
+    agent: str = typer.Option("random", help="random | oracle | llm | hiper"),
+    model: Optional[str] = typer.Option(None, help="llm/hiper: tiny, smollm2-135m-instruct, gguf:PATH, a model dir, a hub id, openai:URL"),
+    model_name: Optional[str] = typer.Option(None, help="the served model's name (openai:URL)"),
     episodes: int = typer.Option(10, min=1),
     out: Optional[Path] = typer.Option(None, help="JSONL file the episodes are appended to"),
     seed: int = typer.Option(0, help="first seed; episode i uses seed+i"),
@@ -162,7 +165,8 @@ def run(
     kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
 ) -> None:
     """Run an agent for N episodes, record them, and print a summary."""
-    summary = run_agent(env_id, agent, episodes, out, seed, task_file, use_env_tasks, _parse_kwargs(kw))
+    summary = run_agent(env_id, agent, episodes, out, seed, task_file, use_env_tasks, _parse_kwargs(kw),
+                        model=model, model_name=model_name)
     if summary["episodes"] == 0 or summary["infra_errors"] == summary["episodes"]:
         raise typer.Exit(1)
 
@@ -177,6 +181,8 @@ def run_agent(
     use_env_tasks: bool = False,
     env_kwargs: dict[str, Any] | None = None,
     console: Any = None,
+    model: str | None = None,
+    model_name: str | None = None,
 ) -> dict[str, Any]:
     """Body of ``envgym run``; returns the summary dict it prints."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -190,7 +196,12 @@ def run_agent(
 
     console = console or _console()
     env = ObservationTap(_make(env_id, recording_kwargs(env_id, env_kwargs or {})))
-    agent = make_agent(agent_name, env=env) if agent_name == "oracle" else make_agent(agent_name)
+    if model is not None:
+        from envgym.trainers.evaluate import make_backend_for
+
+        agent = make_agent(agent_name, backend=make_backend_for(model, model_name, {}))
+    else:
+        agent = make_agent(agent_name, env=env) if agent_name == "oracle" else make_agent(agent_name)
     tasks = list(load_tasks(task_file)) if task_file else (list(env.unwrapped.tasks) if use_env_tasks else None)
     writer = EpisodeWriter(out) if out else None
     successes, returns, turns, infra = 0, [], [], 0
@@ -291,6 +302,35 @@ def demo(
                       f"{row['mean_return']:.2f}", f"{row['mean_turns']:.1f}")
     console.print(table)
     console.print(f"episodes recorded under {out_dir}/ — view one with: envgym show {out_dir}/<file>.jsonl --episode 0")
+
+
+@app.command("eval")
+def eval_cmd(
+    target: str = typer.Argument(..., help="an env id, or a training config (.yaml: its env, agent and policy)"),
+    agent: Optional[str] = typer.Option(None, help="llm | hiper | choice | random | oracle (default llm, or the config's)"),
+    model: Optional[str] = typer.Option(None, help="tiny, smollm2-135m-instruct, gguf:PATH, a model dir, a hub id, openai:URL"),
+    model_name: Optional[str] = typer.Option(None, help="the served model's name (openai:URL)"),
+    split: str = typer.Option("test", help="task split: train | test"),
+    episodes: int = typer.Option(20, min=1),
+    concurrency: int = typer.Option(8, min=1),
+    out: Path = typer.Option(Path("runs/eval"), help="directory for episodes.jsonl, report.html, summary.json"),
+    runtime: str = typer.Option("local", help="local | remote | container"),
+    url: Optional[str] = typer.Option(None, help="env server URL (runtime remote)"),
+    temperature: float = typer.Option(0.7, min=0.0),
+    max_new_tokens: int = typer.Option(64, min=1),
+    seed: int = typer.Option(0),
+    kw: list[str] = typer.Option([], "--kw", help="env kwargs key=value"),
+) -> None:
+    """Evaluate an agent on an env's task split: concurrent episodes, a result table, JSONL + HTML."""
+    from envgym.trainers.evaluate import EvalSpec, evaluate, format_table
+
+    spec = EvalSpec(target=target, agent=agent, model=model, model_name=model_name, split=split, episodes=episodes,
+                    concurrency=concurrency, out=str(out), runtime=runtime, url=url, temperature=temperature,
+                    max_new_tokens=max_new_tokens, seed=seed, env_kwargs=_parse_kwargs(kw))
+    summary = evaluate(spec, console=_console())
+    _console().print(format_table(summary) + f"\n  → {out}/episodes.jsonl, {out}/report.html")
+    if summary["valid"] == 0:
+        raise typer.Exit(1)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

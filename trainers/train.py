@@ -35,8 +35,10 @@ def format_curve(summary: dict[str, Any], points: int = 12) -> str:
             picked.append(history[-1])
         for h in picked:
             lines.append(f"{h['step']:>6}  {h['success']:>8.3f}  {h['return']:>7.3f}")
-    lines.append(f"eval success: before {summary.get('eval_success_before')}  after {summary.get('eval_success_after')}"
+    lines.append(f"eval success (training tasks): before {summary.get('eval_success_before')}  after {summary.get('eval_success_after')}"
                  f"  ({summary.get('steps')} steps, {summary.get('wall_s')} s)")
+    if summary.get("heldout_success_before") is not None:
+        lines.append(f"held-out success: before {summary['heldout_success_before']}  after {summary.get('heldout_success_after')}")
     if summary.get("curve_png"):
         lines.append(f"curve: {summary['curve_png']}")
     return "\n".join(lines)
@@ -55,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as exc:  # the learner's NonFiniteError
         print(f"training stopped: {exc}\nthe last checkpoint written before it is kept (run again to resume "
               f"from it with a lower optim.lr, or start over with run.resume=never)", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # on Ray: the learner or rollout actor was lost
+        from envgym.trainers.cluster.runtime import ActorLostError
+
+        lost = exc if isinstance(exc, ActorLostError) else exc.__cause__
+        if not isinstance(lost, ActorLostError):
+            raise
+        print(f"training stopped: {lost}", file=sys.stderr)
         return 1
     print(format_curve(summary))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))

@@ -53,12 +53,12 @@ register("envgym/WebTaskBoard-v0", "envgym.envs.web.taskboard:TaskBoardEnv",
 _DESKTOP = dict(tags=("desktop", "gui", "container"), extras=("desktop",), image="desktop",
                 synthesis="envgym.envs.desktop.synthesis:DesktopAdapter")
 
-register("envgym/DesktopMousepad-v0", "envgym.envs.desktop.mousepad:MousepadEnv.create",
+register("envgym/DesktopMousepad-v0", "envgym.envs.desktop.mousepad:create",
          description="Mousepad, Xfce's text editor, on a virtual X desktop: edit, search and replace, save as, "
                      "settings; screenshots, mouse and keyboard.", **_DESKTOP)
-register("envgym/DesktopGnumeric-v0", "envgym.envs.desktop.gnumeric:GnumericEnv.create",
+register("envgym/DesktopGnumeric-v0", "envgym.envs.desktop.gnumeric:create",
          description="Gnumeric, GNOME's spreadsheet, on a virtual X desktop: values, formulas, formatting, rows, "
                      "sheets; screenshots, mouse and keyboard.", **_DESKTOP)
-register("envgym/DesktopPCManFM-v0", "envgym.envs.desktop.pcmanfm:PCManFMEnv.create",
+register("envgym/DesktopPCManFM-v0", "envgym.envs.desktop.pcmanfm:create",
          description="PCManFM, LXDE's file manager, on a virtual X desktop: rename, copy, move, trash, folders, "
                      "bookmarks, settings; screenshots, mouse and keyboard.", **_DESKTOP)

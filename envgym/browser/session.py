@@ -20,6 +20,7 @@ from envgym.actions import Call, InvalidAction
 from envgym.browser.launcher import BrowserHost, refusing_proxy
 from envgym.browser.page_scripts import DOM_QUIET, EXTRACT, PREFLIGHT
 from envgym.errors import InfraError
+from envgym.pixel_actions import PIXEL_ACTIONS, normalize_key, parse_pixel_action
 
 #: Paths of the app's origin that the agent's browser may not load (the apps' control endpoints):
 #: ``goto`` refuses them and the page's own requests to them are aborted.
@@ -39,38 +40,8 @@ ELEMENT_ACTIONS = {
     "tab_close": "tab_close() — close the current tab",
     "answer": "answer(text) — finish the task, with your answer if the task asks a question",
 }
-PIXEL_ACTIONS = {
-    "click": "click(x, y) — left-click at viewport coordinates (button='right' for a right click)",
-    "double_click": "double_click(x, y) — double-click at viewport coordinates",
-    "move": "move(x, y) — move the mouse",
-    "type": "type(text) — type text at the keyboard focus",
-    "key": "key(combo) — press a key or combination such as 'Enter' or 'ctrl+a'",
-    "scroll": "scroll(dx, dy) — scroll by (dx, dy) pixels at the mouse position",
-    "drag": "drag(x1, y1, x2, y2) — press at (x1, y1), move to (x2, y2), release",
-    "answer": "answer(text) — finish the task, with your answer if the task asks a question",
-}
-
-_KEY_ALIASES = {"ctrl": "Control", "control": "Control", "cmd": "Meta", "meta": "Meta", "super": "Meta", "win": "Meta",
-                "alt": "Alt", "option": "Alt", "shift": "Shift", "enter": "Enter", "return": "Enter", "esc": "Escape",
-                "escape": "Escape", "tab": "Tab", "space": "Space", "backspace": "Backspace", "delete": "Delete",
-                "del": "Delete", "up": "ArrowUp", "down": "ArrowDown", "left": "ArrowLeft", "right": "ArrowRight",
-                "home": "Home", "end": "End", "pageup": "PageUp", "pagedown": "PageDown", "pgup": "PageUp", "pgdn": "PageDown"}
 _BROWSER_GONE = ("Target page, context or browser has been closed", "Browser has been closed", "Target closed",
                  "Connection closed", "browser has disconnected", "Browser closed")
-
-
-def normalize_key(combo: str) -> str:
-    """``'ctrl+shift+a'`` → ``'Control+Shift+a'`` (Playwright's key names); single keys pass through."""
-    if not isinstance(combo, str) or not combo.strip():
-        raise InvalidAction("key must be a non-empty string such as 'Enter' or 'Control+a'")
-    parts = [p.strip() for p in combo.strip().split("+")] if combo.strip() != "+" else ["+"]
-    out = []
-    for part in parts:
-        if not part:
-            raise InvalidAction(f"malformed key combination {combo!r}")
-        alias = _KEY_ALIASES.get(part.lower())
-        out.append(alias if alias else part)
-    return "+".join(out)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -423,43 +394,25 @@ class BrowserSession:
         self.active = min(self.active, len(self.pages) - 1)
 
     async def _pixel_action(self, call: Call, timeout_ms: float) -> None:
-        name, page = call.name, self.page
+        action = parse_pixel_action(call, self.viewport)  # the shared pixel action set (envgym.pixel_actions)
+        page = self.page
         mouse = page.mouse
-
-        def coord(position: int, key: str) -> float:
-            value = call.argument(position, key)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
-                raise InvalidAction(f"{name}() coordinate {key} must be a number, got {value!r}")
-            limit = self.viewport[0] if key.startswith("x") or key == "dx" else self.viewport[1]
-            if key in ("dx", "dy"):
-                return float(value)
-            if not 0 <= value < limit:
-                raise InvalidAction(f"{key}={value} is outside the {self.viewport[0]}x{self.viewport[1]} viewport")
-            return float(value)
-
-        if name in ("click", "double_click", "move"):
-            x, y = coord(0, "x"), coord(1, "y")
+        if action.name in ("click", "double_click", "move"):
+            x, y = action.points[0]
             self._mouse = (x, y)
-            if name == "move":
+            if action.name == "move":
                 await mouse.move(x, y)
             else:
-                button = call.kwargs.get("button", "left")
-                if button not in ("left", "right", "middle"):
-                    raise InvalidAction(f"button must be 'left', 'right' or 'middle', got {button!r}")
-                await mouse.click(x, y, button=button, click_count=2 if name == "double_click" else 1)
-        elif name == "type":
-            text = call.argument(0, "text")
-            if not isinstance(text, str):
-                raise InvalidAction(f"type() text must be a string, got {type(text).__name__}")
-            await page.keyboard.type(text)
-        elif name == "key":
-            await page.keyboard.press(normalize_key(call.argument(0, "combo", None) or call.argument(0, "key")))
-        elif name == "scroll":
-            dx, dy = coord(0, "dx"), coord(1, "dy")
+                await mouse.click(x, y, button=action.button, click_count=action.clicks)
+        elif action.name == "type":
+            await page.keyboard.type(action.text)
+        elif action.name == "key":
+            await page.keyboard.press("+".join(action.keys))
+        elif action.name == "scroll":
             await mouse.move(*self._mouse)
-            await mouse.wheel(dx, dy)
-        elif name == "drag":
-            x1, y1, x2, y2 = coord(0, "x1"), coord(1, "y1"), coord(2, "x2"), coord(3, "y2")
+            await mouse.wheel(*action.delta)
+        elif action.name == "drag":
+            (x1, y1), (x2, y2) = action.points
             await mouse.move(x1, y1)
             await mouse.down()
             await mouse.move(x2, y2, steps=8)

@@ -2,7 +2,7 @@
 run in the env's container (``containers/desktop/``), this process holds the task set.
 
 ``envgym.make("envgym/DesktopMousepad-v0")`` gives a :class:`DesktopInContainer` wherever Xvfb or the
-app is missing (``DesktopEnv.create``), so ``envgym play``, ``envgym check`` and scripts work
+app is missing (:meth:`DesktopEnv.create`, the registered entry point), so ``envgym play``, ``envgym check`` and scripts work
 unchanged on any machine with a container engine.  The container starts on the first ``reset``
 (constructing the env only reads its tasks); every call goes to the env server inside it, each
 task travelling as data (task files stay on this machine).
@@ -68,7 +68,7 @@ class DesktopInContainer(Env):
     def observe(self) -> Observation:
         if self.remote is None:
             raise ResetNeeded("call reset() before observe()")
-        return self.remote.observe()
+        return self.remote.unwrapped.observe()
 
     def get_state(self) -> dict[str, Any]:
         return self._connected().get_state()
@@ -79,10 +79,11 @@ class DesktopInContainer(Env):
     def load_state(self, state: dict[str, Any], task: Any = None) -> Observation:
         if task is not None:
             self.task = self.resolve_task(task)
-        return self._connected().load_state(state, self.task.model_dump(mode="json") if self.task is not None else None)
+        task_data = self.task.model_dump(mode="json") if self.task is not None else None
+        return self._connected().unwrapped.load_state(state, task_data)
 
     def oracle_action(self) -> Any:
-        return None if self.remote is None else self.remote.oracle_action()
+        return None if self.remote is None else self.remote.unwrapped.oracle_action()
 
     def state_schema(self) -> dict[str, Any]:
         from envgym.envs.desktop.env import desktop_state_schema

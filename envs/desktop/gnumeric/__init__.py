@@ -9,4 +9,7 @@ class GnumericEnv(DesktopEnv):
     app_class = GnumericApp
 
 
-__all__ = ["GnumericEnv"]
+#: the registered entry point (in this process where the app is installed, else in its container)
+create = GnumericEnv.create
+
+__all__ = ["GnumericEnv", "create"]

@@ -9,4 +9,7 @@ class MousepadEnv(DesktopEnv):
     app_class = MousepadApp
 
 
-__all__ = ["MousepadEnv"]
+#: the registered entry point (in this process where the app is installed, else in its container)
+create = MousepadEnv.create
+
+__all__ = ["MousepadEnv", "create"]

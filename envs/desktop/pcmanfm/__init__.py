@@ -9,4 +9,7 @@ class PCManFMEnv(DesktopEnv):
     app_class = PCManFMApp
 
 
-__all__ = ["PCManFMEnv"]
+#: the registered entry point (in this process where the app is installed, else in its container)
+create = PCManFMEnv.create
+
+__all__ = ["PCManFMEnv", "create"]

@@ -2,7 +2,7 @@
 
 >>> app = create_app("envgym/SQL-v0")          # envgym's server ...            # doctest: +SKIP
 >>> mount_openenv(app, prefix="/openenv")     # ... also speaking OpenEnv's     # doctest: +SKIP
->>> app = create_openenv_app("envgym/SQL-v0")  # OpenEnv's at the root, envgym's under /envgym  # doctest: +SKIP
+>>> app = openenv_at_root(create_app("envgym/SQL-v0", openenv_prefix=None))  # OpenEnv's at the root  # doctest: +SKIP
 
 Sessions are the native server's: a WebSocket session runs through
 :meth:`EnvServer.run_session <envgym.remote.server.EnvServer.run_session>` with an
@@ -497,20 +497,19 @@ async def _http_mcp(request: Any, server: Any, catalog: ToolCatalog, sessions: H
                                       f"{method} needs a session: call openenv/session/create first"))
 
 
-def create_openenv_app(env_id: str, native_prefix: str = "/envgym", **server_kwargs: Any) -> Any:
+def openenv_at_root(native: Any, native_prefix: str = "/envgym") -> Any:
     """An app speaking OpenEnv's protocol at the root (what OpenEnv tooling and Spaces expect), with
-    envgym's own protocol under ``native_prefix``.  ``server_kwargs`` go to ``create_app``."""
-    from envgym.remote.server import create_app
-
-    native = create_app(env_id, openenv_prefix=None, **server_kwargs)
+    ``native`` — an app of ``create_app(..., openenv_prefix=None)`` — under ``native_prefix``."""
+    server = native.state.env_server
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         async with native.router.lifespan_context(native):
             yield
 
-    app = FastAPI(title=f"envgym env server: {env_id}", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.env_server = native.state.env_server
+    app = FastAPI(title=f"envgym env server: {server.env_id}", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.env_server = server
     mount_openenv(app, prefix="")
     app.mount(native_prefix, native)
     return app

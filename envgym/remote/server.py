@@ -818,17 +818,16 @@ def serve(
 
     ``on_ready(url)`` is called once the server accepts connections (``port=0`` picks a free port).
     OpenEnv's protocol is served under ``/openenv``, or at the root with ``openenv_root`` (envgym's
-    then under ``/envgym``: :func:`envgym.interop.openenv_server.create_openenv_app`).
+    then under ``/envgym``: :func:`envgym.interop.openenv_server.openenv_at_root`).
     """
     check_bind(host, token)
     settings = {"max_sessions": max_sessions, "token": token, "idle_timeout_s": idle_timeout_s, "env_kwargs": env_kwargs,
                 "max_message_bytes": max_message_bytes, "policy": policy}
+    app = create_app(env_id, openenv_prefix=None if openenv_root else "/openenv", **settings)
     if openenv_root:
-        from envgym.interop.openenv_server import create_openenv_app
+        from envgym.interop.openenv_server import openenv_at_root
 
-        app = create_openenv_app(env_id, **settings)
-    else:
-        app = create_app(env_id, **settings)
+        app = openenv_at_root(app)
     sock_box: list[Any] = []
 
     def started() -> None:

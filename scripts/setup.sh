@@ -55,6 +55,11 @@ fi
 log "reward jail: $(cd / && $PY -c 'from envgym.rewards import boundary_name; print(boundary_name())' 2>&1 | tail -1)"
 
 if [ "$DEV" = 1 ]; then
+  log "peer venvs: openenv-core, gem-llm (their own pins; built once, cached in ~/.cache/envgym/venvs)"
+  (cd / && $PY -m envgym.interop.peer_venvs) >&2
+fi
+
+if [ "$DEV" = 1 ]; then
   log "browser for the web envs"
   PYTHON=$PY bash scripts/install-browser.sh >&2
 fi

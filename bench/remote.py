@@ -420,6 +420,9 @@ def main() -> None:
         compat = report["openenv_compat"]["concurrent_raw"]
         report["ratio_vs_openenv"]["openenv_compat_concurrent_requests_per_s"] = round(
             compat["steps_per_s"] / theirs["steps_per_s"], 2)
+        if compat.get("server_cpu_us_per_step") and theirs.get("server_cpu_us_per_step"):
+            report["ratio_vs_openenv"]["openenv_compat_server_cpu_per_request"] = round(
+                theirs["server_cpu_us_per_step"] / compat["server_cpu_us_per_step"], 2)
         if ours.get("server_cpu_us_per_step") and theirs.get("server_cpu_us_per_step"):
             report["ratio_vs_openenv"]["server_cpu_per_request"] = round(
                 theirs["server_cpu_us_per_step"] / ours["server_cpu_us_per_step"], 2

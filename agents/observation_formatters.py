@@ -8,9 +8,10 @@ never hides information by accident.
 =================  ===================================================================
 ``text``           the observation's text as the env wrote it
 ``maze_compact``   Maze: the ASCII map lines (``#.AG``) + ``r<row> c<col>`` (≈ 50 tokens)
-``maze_relative``  Maze: where the goal lies from here and the open directions, e.g.
-                   ``goal 1 south 2 east\nopen south west`` (≈ 12 tokens; the same text in
-                   every layout, so a policy can generalise to unseen mazes)
+``maze_relative``  Maze: where the goal lies from here, the open directions and where the agent
+                   came from, e.g. ``goal 1 south 2 east\nopen south west\nfrom west`` (≈ 15
+                   tokens; the same text in every layout, so a policy can generalise to unseen
+                   mazes; "from" is all the memory a no-backtracking walk needs)
 =================  ===================================================================
 """
 
@@ -40,10 +41,13 @@ def maze_compact(observation: dict[str, Any]) -> str:
 
 _GOAL = re.compile(r"goal is at row (\d+), column (\d+)")
 _OPEN = re.compile(r"Open directions: ([a-z, ]+)\.")
+_MOVED = re.compile(r"^You move (north|south|east|west)")
+_OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
 
 
 def maze_relative(observation: dict[str, Any]) -> str:
-    """Goal offset (rows south/north, columns east/west) and open directions of a Maze observation."""
+    """Goal offset (rows south/north, columns east/west), open directions and the direction the agent
+    came from (after a move; ``from none`` at the start or after bumping into a wall)."""
     text = str(observation.get("text", ""))
     here, goal, open_dirs = _POSITION.search(text), _GOAL.search(text), _OPEN.search(text)
     if here is None or goal is None or open_dirs is None:
@@ -51,7 +55,9 @@ def maze_relative(observation: dict[str, Any]) -> str:
     rows, cols = int(goal.group(1)) - int(here.group(1)), int(goal.group(2)) - int(here.group(2))
     vertical = f"{abs(rows)} {'south' if rows >= 0 else 'north'}"
     horizontal = f"{abs(cols)} {'east' if cols >= 0 else 'west'}"
-    return f"goal {vertical} {horizontal}\nopen {open_dirs.group(1).replace(',', '')}"
+    moved = _MOVED.match(text)
+    came_from = _OPPOSITE[moved.group(1)] if moved else "none"
+    return f"goal {vertical} {horizontal}\nopen {open_dirs.group(1).replace(',', '')}\nfrom {came_from}"
 
 
 FORMATTERS: dict[str, Callable[[dict[str, Any]], str]] = {

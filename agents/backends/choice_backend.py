@@ -67,14 +67,7 @@ class ChoiceTransformersBackend(TransformersBackend):
             else:
                 token, lp = self._pick(logits[unique[tuple(request.prompt_ids)]], sorted(firsts), request, generator)
             ids = next(c for c in choices if c[0] == token)
-            results.append(
-                Generation(
-                    completion_ids=list(ids), logprobs=[lp] + [0.0] * (len(ids) - 1),
-                    text=self._tokenizer.decode(ids, skip_special_tokens=False), finish_reason=FINISH_STOP,
-                    policy_version=self._policy_version, prompt_ids=list(request.prompt_ids),
-                    usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(ids)},
-                )
-            )
+            results.append(self._generation(request, list(ids), [lp] + [0.0] * (len(ids) - 1), FINISH_STOP))
         return results
 
     def _generate_trie(self, requests: list[GenerationRequest]) -> list[Generation]:
@@ -95,14 +88,7 @@ class ChoiceTransformersBackend(TransformersBackend):
         max_len = max(max(len(c) for c in cs) for cs in choices)
         with torch.inference_mode():
             for step in range(max_len):
-                allowed = []
-                for row in range(batch):
-                    if done[row]:
-                        allowed.append([])
-                        continue
-                    prefix = completions[row]
-                    nxt = sorted({c[step] for c in choices[row] if len(c) > step and c[:step] == prefix})
-                    allowed.append(nxt)
+                allowed = [[] if done[row] else _next_ids(choices[row], completions[row]) for row in range(batch)]
                 needs_sample = any(len(a) > 1 for a in allowed)
                 chosen_rows: dict[int, tuple[int, float]] = {}
                 if needs_sample:
@@ -117,17 +103,7 @@ class ChoiceTransformersBackend(TransformersBackend):
                             chosen_rows[row] = self._pick(logits[row], ids, requests[row], generators[row])
                     feed_ids = feed_ids[:, :0]
                     feed_pos = feed_pos[:, :0]
-                # append one token per unfinished row
-                column = torch.full((batch, 1), self.pad_id, dtype=torch.long, device=device)
-                for row, ids in enumerate(allowed):
-                    if not ids:
-                        continue
-                    token, lp = chosen_rows.get(row, (ids[0], 0.0))
-                    completions[row].append(token)
-                    logprobs[row].append(lp)
-                    column[row, 0] = token
-                    if tuple(completions[row]) in complete[row]:
-                        done[row] = True
+                column = self._append_choices(allowed, chosen_rows, completions, logprobs, complete, done)
                 if all(done):
                     break
                 last_pos = last_pos + 1
@@ -135,21 +111,23 @@ class ChoiceTransformersBackend(TransformersBackend):
                 feed_mask = torch.cat([feed_mask, torch.ones((batch, 1), dtype=feed_mask.dtype, device=device)], dim=1)
                 feed_pos = torch.cat([feed_pos, last_pos], dim=1)
 
-        results = []
-        for row, request in enumerate(requests):
-            ids = completions[row]
-            results.append(
-                Generation(
-                    completion_ids=ids,
-                    logprobs=logprobs[row],
-                    text=self._tokenizer.decode(ids, skip_special_tokens=False),
-                    finish_reason=FINISH_STOP,
-                    policy_version=self._policy_version,
-                    prompt_ids=list(request.prompt_ids),
-                    usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(ids)},
-                )
-            )
-        return results
+        return [self._generation(r, completions[row], logprobs[row], FINISH_STOP) for row, r in enumerate(requests)]
+
+    def _append_choices(self, allowed: list[list[int]], chosen: dict[int, tuple[int, float]], completions: list[list[int]],
+                        logprobs: list[list[float]], complete: list[set[tuple[int, ...]]], done: list[bool]) -> Any:
+        """Append one token per unfinished row (the sampled one, or the single allowed id with
+        logprob 0); mark rows whose completion is a whole choice.  Returns the column ``[B, 1]`` to feed."""
+        torch = self._torch
+        column = torch.full((len(allowed), 1), self.pad_id, dtype=torch.long, device=self.device)
+        for row, ids in enumerate(allowed):
+            if not ids:
+                continue
+            token, lp = chosen.get(row, (ids[0], 0.0))
+            completions[row].append(token)
+            logprobs[row].append(lp)
+            column[row, 0] = token
+            done[row] = tuple(completions[row]) in complete[row]
+        return column
 
     def _pick(self, logits: Any, ids: list[int], request: GenerationRequest, generator: Any) -> tuple[int, float]:
         """Sample among ``ids`` from ``softmax(logits[ids] / T)``; return ``(token, logprob)``."""
@@ -166,6 +144,12 @@ class ChoiceTransformersBackend(TransformersBackend):
             gumbel = -torch.log(-torch.log(uniform.clamp(min=1e-300)))
             k = int(torch.argmax(logp.double() + gumbel))
         return ids[k], float(logp[k])
+
+
+def _next_ids(choices: list[list[int]], prefix: list[int]) -> list[int]:
+    """The ids that continue some choice after ``prefix`` (sorted)."""
+    step = len(prefix)
+    return sorted({c[step] for c in choices if len(c) > step and c[:step] == prefix})
 
 
 def _single_decision(choices: list[list[int]]) -> bool:

@@ -140,41 +140,39 @@ class TransformersBackend(Backend):
                 logp = torch.log_softmax(scaled, dim=-1)
                 chosen = self._sample(logp, requests, generators, greedy)
                 chosen_logp = logp.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
-                chosen_list = chosen.tolist()
-                chosen_lp = chosen_logp.tolist()
-                for row, request in enumerate(requests):
-                    if finish[row] is not None:
-                        continue
-                    token = int(chosen_list[row])
-                    completions[row].append(token)
-                    logprobs[row].append(float(chosen_lp[row]))
-                    if token in stop_ids[row]:
-                        finish[row] = FINISH_STOP
-                    elif request.stop and self._hit_stop_string(row, request, completions, text_checked):
-                        finish[row] = FINISH_STOP
-                    elif len(completions[row]) >= request.max_new_tokens:
-                        finish[row] = FINISH_LENGTH
+                self._append(requests, chosen.tolist(), chosen_logp.tolist(), stop_ids, completions, logprobs, finish, text_checked)
                 if all(f is not None for f in finish):
                     break
                 step_ids = chosen.unsqueeze(-1)
                 step_mask = torch.cat([step_mask, torch.ones((batch, 1), dtype=step_mask.dtype, device=device)], -1)
                 step_pos = step_pos[:, -1:] + 1
 
-        results = []
+        return [self._generation(r, completions[row], logprobs[row], finish[row] or FINISH_LENGTH) for row, r in enumerate(requests)]
+
+    def _append(self, requests: list[GenerationRequest], tokens: list[int], token_logprobs: list[float], stop_ids: list[set[int]],
+                completions: list[list[int]], logprobs: list[list[float]], finish: list[str | None], text_checked: list[int]) -> None:
+        """Append one sampled token to every unfinished row; mark rows that stop (stop id, stop
+        string or length)."""
         for row, request in enumerate(requests):
-            ids = completions[row]
-            results.append(
-                Generation(
-                    completion_ids=ids,
-                    logprobs=logprobs[row],
-                    text=self._tokenizer.decode(ids, skip_special_tokens=False),
-                    finish_reason=finish[row] or FINISH_LENGTH,
-                    policy_version=self._policy_version,
-                    prompt_ids=list(request.prompt_ids),
-                    usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(ids)},
-                )
-            )
-        return results
+            if finish[row] is not None:
+                continue
+            token = int(tokens[row])
+            completions[row].append(token)
+            logprobs[row].append(float(token_logprobs[row]))
+            if token in stop_ids[row]:
+                finish[row] = FINISH_STOP
+            elif request.stop and self._hit_stop_string(row, request, completions, text_checked):
+                finish[row] = FINISH_STOP
+            elif len(completions[row]) >= request.max_new_tokens:
+                finish[row] = FINISH_LENGTH
+
+    def _generation(self, request: GenerationRequest, ids: list[int], logprobs: list[float], finish: str) -> Generation:
+        """The :class:`Generation` of one request: ids, logprobs, decoded text, version, usage."""
+        return Generation(
+            completion_ids=ids, logprobs=logprobs, text=self._tokenizer.decode(ids, skip_special_tokens=False),
+            finish_reason=finish, policy_version=self._policy_version, prompt_ids=list(request.prompt_ids),
+            usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(ids)},
+        )
 
     def _sample(self, logp: Any, requests: list[GenerationRequest], generators: list[Any], greedy: Any) -> Any:
         """Gumbel-max draw per row from ``logp`` (top-p truncated where asked); argmax for greedy rows."""

@@ -70,65 +70,21 @@ def hierarchical_advantages(
     Value targets: ``returns_low = A^low + V_low``, ``returns_high = A^H + V_high(s_k)``,
     ``returns_term = G_t``.  ``v_high`` is read at segment starts only.
     """
-    r_in = np.asarray(rewards, dtype=np.float64)
-    n = r_in.size
+    n = np.asarray(rewards).size
     layout = TrajectoryLayout.build(traj_ids, turn_index)
-    srt = layout.to_sorted
-
-    def col(x: np.ndarray | None, name: str) -> np.ndarray:
-        if x is None:
-            return np.zeros(n)
-        arr = np.asarray(x, dtype=np.float64)
-        if arr.shape != (n,):
-            raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
-        return srt(arr)
-
-    r = srt(r_in)
-    vh, vl, vt = col(v_high, "v_high"), col(v_low, "v_low"), col(v_term, "v_term")
+    r = layout.to_sorted(np.asarray(rewards, dtype=np.float64))
+    vh, vl, vt = (_sorted_column(layout, x, name, n) for x, name in ((v_high, "v_high"), (v_low, "v_low"), (v_term, "v_term")))
     sw = np.asarray(switch, dtype=bool)
     if sw.shape != (n,):
         raise ValueError(f"switch must have shape ({n},), got {sw.shape}")
-    seg_start = srt(sw) | layout.is_first
+    seg_start = layout.to_sorted(sw) | layout.is_first
     seg_end = layout.is_last.copy()
     seg_end[:-1] |= seg_start[1:]
-
-    # --- low level: GAE within segments, bootstrap V_high(next segment start) at a segment end ---
-    nxt_vl = np.zeros(n)
-    nxt_vl[:-1] = vl[1:]
-    nxt_vh = np.zeros(n)
-    nxt_vh[:-1] = vh[1:]
-    v_next = np.where(seg_end, np.where(layout.is_last, 0.0, nxt_vh), nxt_vl)
-    delta = r + gamma * v_next - vl
-    a_low = reverse_linear_scan_sorted(delta, gamma * lam, seg_end, layout.max_len)
-
-    # --- high level: SMDP-GAE over segments ---
-    starts = np.flatnonzero(seg_start)
-    seg_len = np.diff(np.append(starts, n))
-    seg_disc_return = reverse_linear_scan_sorted(r, gamma, seg_end, layout.max_len)
-    R_k = seg_disc_return[starts]
-    vh_k = vh[starts]
-    last_row_k = starts + seg_len - 1
-    last_seg_k = layout.is_last[last_row_k]  # last segment of its trajectory
-    vh_next_k = np.zeros(starts.size)
-    vh_next_k[:-1] = vh_k[1:]
-    vh_next_k[last_seg_k] = 0.0
-    disc_k = np.power(gamma, seg_len.astype(np.float64))
-    delta_h = R_k + disc_k * vh_next_k - vh_k
-    seg_end_idx = np.flatnonzero(last_seg_k)
-    max_segs = int(np.diff(np.concatenate(([-1], seg_end_idx))).max()) if seg_end_idx.size else 0
-    a_high_k = reverse_linear_scan_sorted(delta_h, disc_k * lam_seg, last_seg_k, max_segs)
-    a_high = np.zeros(n)
-    a_high[starts] = a_high_k
-    ret_high = np.zeros(n)
-    ret_high[starts] = a_high_k + vh_k
-
-    # --- switch head: Monte-Carlo return to episode end minus V_term ---
-    g = reverse_linear_scan_sorted(r, gamma, layout.is_last, layout.max_len)
+    a_low = _low_level(layout, r, vl, vh, seg_end, gamma, lam)
+    a_high, ret_high = _high_level(layout, r, vh, seg_start, seg_end, gamma, lam_seg)
+    g = reverse_linear_scan_sorted(r, gamma, layout.is_last, layout.max_len)  # switch head: MC return to the end
     seg_index = np.cumsum(seg_start) - 1
-    first_seg_of_traj = seg_index[layout.is_first]
-    traj_row_number = np.cumsum(layout.is_first) - 1
-    seg_index = seg_index - first_seg_of_traj[traj_row_number]
-
+    seg_index = seg_index - seg_index[layout.is_first][np.cumsum(layout.is_first) - 1]  # numbered per trajectory
     back = layout.to_original
     return HAEResult(
         a_low=back(a_low),
@@ -140,6 +96,52 @@ def hierarchical_advantages(
         segment_start=back(seg_start),
         segment_index=back(seg_index),
     )
+
+
+def _sorted_column(layout: TrajectoryLayout, x: np.ndarray | None, name: str, n: int) -> np.ndarray:
+    if x is None:
+        return np.zeros(n)
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    return layout.to_sorted(arr)
+
+
+def _low_level(layout: TrajectoryLayout, r: np.ndarray, vl: np.ndarray, vh: np.ndarray, seg_end: np.ndarray,
+               gamma: float, lam: float) -> np.ndarray:
+    """Executor GAE inside segments (rows sorted by trajectory, turn): ``A^low``, the recursion reset
+    at each segment end, where the bootstrap is ``V_high`` of the next segment's start (0 after the
+    trajectory's last turn)."""
+    n = r.size
+    nxt_vl = np.zeros(n)
+    nxt_vl[:-1] = vl[1:]
+    nxt_vh = np.zeros(n)
+    nxt_vh[:-1] = vh[1:]
+    v_next = np.where(seg_end, np.where(layout.is_last, 0.0, nxt_vh), nxt_vl)
+    return reverse_linear_scan_sorted(r + gamma * v_next - vl, gamma * lam, seg_end, layout.max_len)
+
+
+def _high_level(layout: TrajectoryLayout, r: np.ndarray, vh: np.ndarray, seg_start: np.ndarray, seg_end: np.ndarray,
+                gamma: float, lam_seg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Planner SMDP-GAE over segments: ``(A^H, A^H + V_high)`` on each segment's start row, 0 elsewhere."""
+    n = r.size
+    starts = np.flatnonzero(seg_start)
+    seg_len = np.diff(np.append(starts, n))
+    R_k = reverse_linear_scan_sorted(r, gamma, seg_end, layout.max_len)[starts]
+    vh_k = vh[starts]
+    last_seg_k = layout.is_last[starts + seg_len - 1]  # last segment of its trajectory
+    vh_next_k = np.zeros(starts.size)
+    vh_next_k[:-1] = vh_k[1:]
+    vh_next_k[last_seg_k] = 0.0
+    disc_k = np.power(gamma, seg_len.astype(np.float64))
+    seg_end_idx = np.flatnonzero(last_seg_k)
+    max_segs = int(np.diff(np.concatenate(([-1], seg_end_idx))).max()) if seg_end_idx.size else 0
+    a_high_k = reverse_linear_scan_sorted(R_k + disc_k * vh_next_k - vh_k, disc_k * lam_seg, last_seg_k, max_segs)
+    a_high = np.zeros(n)
+    a_high[starts] = a_high_k
+    ret_high = np.zeros(n)
+    ret_high[starts] = a_high_k + vh_k
+    return a_high, ret_high
 
 
 def hierarchical_token_advantages(

@@ -51,6 +51,14 @@ def test_lockstep_admission_then_opens_with_version(tmp_path):
     assert len(dm.admit()) == 4
 
 
+def test_an_episode_finished_before_the_rest_of_its_group_still_holds_its_place(tmp_path):
+    """Lockstep whatever order episodes finish in: half of each group done admits nothing new."""
+    dm = make_dm(tmp_path, G=2, B=4, staleness=0, drop_uniform_groups=False, replay_successes=False)
+    first = dm.admit()
+    for item in first[::2]:  # one member of each group finishes
+        dm.add_episode(item, episode(item))
+    assert dm.admit() == [], "a group of the next version started before this version's batch was in"
+
 def test_async_admission_allows_eta_versions_ahead(tmp_path):
     dm = make_dm(tmp_path, G=2, B=4, staleness=2)
     assert len(dm.admit()) == 12  # (2 + 0 + 1) * 4 episodes may run before the learner moves

@@ -29,6 +29,8 @@ successes banked by earlier versions, so nothing depends on the order episodes f
 
 **Admission** (AReaL): a new group may start only while
 ``accepted + running + G ≤ (η + version + 1) · B`` (counted in episodes; ``accepted`` is cumulative,
+``running`` = the places of admitted groups not yet curated — an episode that finished before the rest
+of its group still holds its place, so lockstep stays lockstep whatever order episodes finish in;
 ``η`` the allowed staleness: 0 = lockstep).
 """
 
@@ -199,7 +201,7 @@ class DataManager:
                 item = self._queue.popleft()
                 self.running += 1
                 out.append(item)
-            while not self.closed and admission_open(self.accepted, self.running, self.version, self.B, self.staleness, self.G):
+            while not self.closed and admission_open(self.accepted, self._places_held(), self.version, self.B, self.staleness, self.G):
                 if self._resample:
                     parent = self._resample.popleft()
                     slot_id = f"{parent.slot_id.split('r')[0]}r{parent.attempt + 1}"
@@ -212,6 +214,10 @@ class DataManager:
                     out.append(self._work(slot, member))
                     self.running += 1
             return out
+
+    def _places_held(self) -> int:
+        """Episodes admitted and not yet curated: every open slot holds its ``G`` places."""
+        return sum(slot.size for slot in self._slots.values())
 
     def _new_slot(self, slot_id: str, root: int, attempt: int) -> _Slot:
         slot = _Slot(slot_id, (root, attempt), self._draw_task(slot_id), self.G, attempt, self.version)

@@ -326,12 +326,17 @@ class ContainerRuntime:
                 return
             handle.removed = True
         handle.dead.set()
-        try:
-            self.client.api.remove_container(handle.container_id, force=True, v=True)
-        except docker.errors.NotFound:
-            pass
-        except Exception as exc:  # the engine is gone or busy: prune will catch it later
-            logger.warning("could not remove container %s: %s", handle.name, exc)
+        for attempt in range(10):
+            try:
+                self.client.api.remove_container(handle.container_id, force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except Exception as exc:  # the engine is gone or busy: prune will catch it later
+                if "state improper" in str(exc) and attempt < 9:  # podman: a container that exited is still stopping
+                    time.sleep(0.2)
+                    continue
+                logger.warning("could not remove container %s: %s", handle.name, exc)
+            return
 
     def remove_all(self, parallel: bool = True) -> int:
         """Remove every container this process still owns; return how many.  ``parallel=False`` at

@@ -12,7 +12,8 @@ screen to settle.  Subclasses set ``app_class`` (a :class:`~envgym.envs.desktop.
 outside the screen, unknown keys and malformed calls are ``info["action_error"]``.  ``answer``
 ends the episode; the app's checker scores the state read from the home folder.
 
-**Observations**: ``image`` (PNG, or JPEG with ``image_format="jpeg"``, ``screen_size`` pixels),
+**Observations**: ``image`` (PNG, or JPEG with ``image_format="jpeg"``, ``screen_size`` pixels; left
+out with ``screenshot=False``),
 ``window_title`` (the focused window), ``windows`` (every window's title), ``text`` (the task,
 the windows, the action list on the first turn), ``instruction``, ``last_action_error``.
 
@@ -73,7 +74,8 @@ class DesktopEnv(Env):
     launch_timeout: ClassVar[float] = 20.0
 
     def __init__(self, *, screen_size: tuple[int, int] = (1280, 800), image_format: str = "png",
-                 jpeg_quality: int = 80, settle_timeout: float = 3.0, exit_on_infra_error: bool | None = None,
+                 jpeg_quality: int = 80, screenshot: bool = True, settle_timeout: float = 3.0,
+                 exit_on_infra_error: bool | None = None,
                  home_root: str | None = None, tasks: Any = None, max_turns: int | None = None,
                  invalid_action_penalty: float = 0.0, render_mode: str | None = None):
         if image_format not in ("png", "jpeg"):
@@ -87,6 +89,7 @@ class DesktopEnv(Env):
         self.screen_size = (width, height)
         self.image_format = image_format
         self.jpeg_quality = int(jpeg_quality)
+        self.screenshot = bool(screenshot)
         self.settle_timeout = float(settle_timeout)
         if exit_on_infra_error is None:
             exit_on_infra_error = os.environ.get("ENVGYM_DESKTOP_EXIT_ON_INFRA_ERROR") == "1"
@@ -176,8 +179,11 @@ class DesktopEnv(Env):
             lines.append("Open windows: " + "; ".join(w.title or "(untitled)" for w in windows))
         if self.turn == 0:
             lines.append("Actions: " + "; ".join(DESKTOP_ACTIONS.values()))
-        return {"text": "\n".join(lines), "image": self._encode(frame), "instruction": instruction,
-                "window_title": title, "windows": [w.title for w in windows]}  # type: ignore[typeddict-unknown-key]
+        obs: Observation = {"text": "\n".join(lines), "instruction": instruction, "window_title": title,  # type: ignore[typeddict-unknown-key]
+                            "windows": [w.title for w in windows]}
+        if self.screenshot:
+            obs["image"] = self._encode(frame)
+        return obs
 
     def _encode(self, frame: bytes) -> bytes:
         image = self.session.framebuffer.image(frame)

@@ -7,9 +7,11 @@ loopback OpenAI-compatible stub server, and ``envgym.synth.cli_ops.synth`` runs 
 
 * ``candidates_checked_per_min_excl_llm`` — candidates / (time inside :func:`envgym.synth.checks.verify`
   summed over candidates, review rounds included) × 60: env loads, diffs, planner replay, static
-  scan and sandboxed reward runs (two processes per round, for the determinism check);
-* ``sandbox_share`` — the part of that time spent in reward sandbox processes;
-* ``end_to_end_candidates_per_min`` — with the stub's HTTP round trips and JSON handling included.
+  scan and jailed reward calls (one process per call, every call twice for the determinism check);
+* ``end_to_end_candidates_per_min`` — with the stub's HTTP round trips and JSON handling included;
+* ``cpu_seconds`` — CPU time of this process and its finished child processes (reward jails
+  included) over the run, and ``candidates_per_cpu_min``: a figure that a busy shared machine
+  disturbs less than wall-clock time (``load_avg_1m`` says how busy it was).
 
 Prints one JSON document.  Usage: ``python bench/synth.py [--candidates 60] [--concurrency 4]``
 """
@@ -72,10 +74,13 @@ def main() -> None:
     roles = build_roles(args.candidates)
     with tempfile.TemporaryDirectory() as tmp, ScriptedOpenAIServer(roles) as server:
         out = os.path.join(tmp, "tasks.jsonl")
+        cpu_start = _cpu_seconds()
         start = time.perf_counter()
         report = synth("envgym/Household-v0", args.candidates, server.base_url, "stub-model", out, critics=0,
                        max_rounds=args.max_rounds, concurrency=args.concurrency, progress=False, print_report=False)
         wall = time.perf_counter() - start
+        _close_reward_jails()
+        cpu = _cpu_seconds() - cpu_start
         records = [json.loads(line) for line in open(report["journal"])]
     timing = report["timing"]
     print(json.dumps({
@@ -94,7 +99,26 @@ def main() -> None:
         "end_to_end_candidates_per_min": round(args.candidates / wall * 60, 1),
         "llm_requests": report["usage"]["requests"],
         "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "candidates_per_cpu_min": round(args.candidates / cpu * 60, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }, indent=2))
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _close_reward_jails() -> None:
+    """End the warm reward jails, so that their CPU time is counted as the children's."""
+    try:
+        from envgym.rewards.jail import close_jails
+    except ImportError:  # a tree from before the jail: its sandboxes were reaped call by call
+        return
+    close_jails()
 
 
 if __name__ == "__main__":

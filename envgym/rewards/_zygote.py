@@ -2,19 +2,20 @@
 
 Self-contained (standard library only, nothing from envgym): it runs as
 ``python -s -S -B -P _zygote.py CONFIG`` in a bare interpreter, under bubblewrap or on its own
-(see :mod:`envgym.rewards.jail`).  It imports the allowed modules once, builds the seccomp filter
-and the Landlock ruleset once, prints ``{"ready": true}`` and then, for every byte ``g`` read on
-stdin, forks a child:
+(see :mod:`envgym.rewards.jail`).  It imports the allowed modules, then locks itself down for
+good — uid 65534 when it is root outside a user namespace, no new privileges, Landlock
+(``landlock`` boundary: read-only access to the standard library and C libraries only, no TCP, no
+signals or abstract sockets out of the domain), a seccomp filter (no ``socket``, ``execve``,
+``ptrace``, ``prlimit``, mounts, namespaces, SysV IPC, ``ioctl``, ``fcntl`` beyond
+F_GETFL/F_SETFD…; only what forking and reaping its children needs stays open), no file writes —
+prints ``{"ready": true}`` and then, for every byte ``g`` read on stdin, forks a child that
+inherits all of it:
 
 * the **child** closes every descriptor but the job pipe and the result pipe, reads one job
-  (``{"code", "initial", "final"}`` framed by an 8-byte length) from the job pipe, closes it, locks
-  itself down — uid 65534 when it is root outside a user namespace, rlimits (address space, CPU,
-  no file writes, no new processes, few descriptors), Landlock (read-only access to the standard
-  library and shared libraries only, no TCP, no signals or abstract sockets out of the domain),
-  a seccomp filter (no ``socket``, ``fork``/``clone``, ``execve``, ``kill``, ``ptrace``,
-  ``prlimit``, mounts, namespaces, SysV IPC, ``ioctl``, ``fcntl`` beyond F_GETFL/F_SETFD…) — and
-  only then compiles and runs the untrusted code, writes its result (framed by a 4-byte length) to
-  the result pipe and exits;
+  (``{"code", "initial", "final"}`` framed by an 8-byte length) from the job pipe, closes it, adds
+  its own limits — address space, CPU, no processes, 8 descriptors, and a second seccomp filter
+  without ``fork``/``clone``/``kill``/``pidfd_open`` — and only then compiles and runs the untrusted
+  code, writes its result (framed by a 4-byte length) to the result pipe and exits;
 * the **zygote** never reads a job or a result, so no child can find another call's data in the
   memory it inherits.  It waits for the child (``pidfd`` + ``select``), kills it at the wall-clock
   limit, and prints one status line: ``{"exit" | "signal", "timed_out", "seconds", "maxrss_kb"}``.
@@ -49,6 +50,9 @@ NOBODY = 65534
 AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000
 SYS_FCNTL = 72
+#: What the zygote needs (forking, signalling its children; setting a child's rlimits before the
+#: child's own filter), denied to children.
+CHILD_ONLY_DENIED_X86_64 = (56, 57, 58, 62, 434, 160, 302)  # clone fork vfork kill pidfd_open setrlimit prlimit64
 #: fcntl commands a child may use: F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_DUPFD_CLOEXEC
 #: (no F_SETFL/F_SETOWN/F_SETSIG/F_SETPIPE_SZ: they would touch the pipes it shares with later calls)
 FCNTL_ALLOWED = (0, 1, 2, 3, 1030)
@@ -68,15 +72,20 @@ _LD_W_ABS, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06
 _RET_ALLOW, _RET_ERRNO_EPERM, _RET_KILL = 0x7FFF0000, 0x00050000 | 1, 0x80000000
 
 
-def seccomp_program():
-    """The filter as packed ``struct sock_filter`` entries, or ``None`` on an architecture without
-    a table.  Layout: arch check (else kill), x32 calls denied, fcntl by command, the deny list."""
+def seccomp_programs():
+    """``(zygote filter, child filter)`` as packed ``struct sock_filter`` arrays, or ``None`` on an
+    architecture without a table.  A child runs under both (filters stack)."""
     if os.uname().machine != "x86_64":
         return None
-    denied = sorted(set(DENIED_X86_64))
+    zygote = set(DENIED_X86_64) - set(CHILD_ONLY_DENIED_X86_64)
+    return _program(sorted(zygote), fcntl_rule=True), _program(sorted(CHILD_ONLY_DENIED_X86_64), fcntl_rule=False)
+
+
+def _program(denied, fcntl_rule):
+    """Arch check (else kill), x32 calls denied, fcntl by command (``fcntl_rule``), the deny list."""
     # (code, jt, jf, k) with jt/jf as labels resolved below
     prog = [(_LD_W_ABS, 0, 0, 4), (_JEQ, 0, "kill", AUDIT_ARCH_X86_64), (_LD_W_ABS, 0, 0, 0),
-            (_JGE, "deny", 0, X32_SYSCALL_BIT), (_JEQ, "fcntl", 0, SYS_FCNTL)]
+            (_JGE, "deny", 0, X32_SYSCALL_BIT), (_JEQ, "fcntl" if fcntl_rule else "allow", 0, SYS_FCNTL)]
     prog += [(_JEQ, "deny", 0, nr) for nr in denied]
     prog += [(_RET, 0, 0, _RET_ALLOW)]
     labels = {"fcntl": len(prog)}
@@ -150,25 +159,33 @@ def landlock_ruleset(read_paths):
 
 
 # ---------------------------------------------------------------------------- the child
-def lock_down(config, ruleset):
-    """Irreversible restrictions of this (child) process, most permissive first."""
-    if config["drop_uid"] and os.geteuid() == 0:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-    memory = int(config["memory_mb"]) * 1024 * 1024
-    cpu = int(math.ceil(float(config["time_s"]))) + 1
-    for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, 0),
-                         (resource.RLIMIT_NOFILE, 8), (resource.RLIMIT_NPROC, 0), (resource.RLIMIT_CORE, 0),
-                         (resource.RLIMIT_MEMLOCK, 0), (resource.RLIMIT_MSGQUEUE, 0)):
-        resource.setrlimit(limit, (value, value))
+def lock_down_zygote(config, filters):
+    """The zygote's own, irreversible restrictions (every child inherits them)."""
+    if config["landlock_paths"] is not None:
+        ruleset, _ = landlock_ruleset(config["landlock_paths"])
+        if os.geteuid() == 0:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
     if LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:  # needed by Landlock and seccomp alike
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    if ruleset is not None:
+    if config["landlock_paths"] is not None:
         if LIBC.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self")
         os.close(ruleset)
-    install_seccomp(config["seccomp"])
+    for limit in (resource.RLIMIT_FSIZE, resource.RLIMIT_CORE, resource.RLIMIT_MEMLOCK, resource.RLIMIT_MSGQUEUE):
+        resource.setrlimit(limit, (0, 0))
+    install_seccomp(filters[0])
+
+
+def lock_down_child(config, filters):
+    """What a child adds before it runs untrusted code."""
+    memory = int(config["memory_mb"]) * 1024 * 1024
+    cpu = int(math.ceil(float(config["time_s"]))) + 1
+    for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, cpu),
+                         (resource.RLIMIT_NOFILE, 8), (resource.RLIMIT_NPROC, 0)):
+        resource.setrlimit(limit, (value, value))
+    install_seccomp(filters[1])
 
 
 def _safe_builtins(modules):
@@ -273,7 +290,7 @@ def _read_exact(fd, n):
     return data
 
 
-def child(config, modules, ruleset):
+def child(config, modules, filters):
     """Runs in the forked child; never returns."""
     status = 1
     try:
@@ -286,7 +303,7 @@ def child(config, modules, ruleset):
             raise ValueError("job above the input limit")
         job = json.loads(_read_exact(job_fd, size))
         os.close(job_fd)
-        lock_down(config, ruleset)
+        lock_down_child(config, filters)
         del config
         result = {"probe": probe(job["probe"])} if "probe" in job else run_reward(job, modules)
         del job
@@ -320,13 +337,13 @@ def wait_child(pid, time_s):
     return out
 
 
-def serve(config, modules, ruleset):
+def serve(config, modules, filters):
     status_out = os.fdopen(1, "w", buffering=1)
     status_out.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     while os.read(0, 1) == b"g":
         pid = os.fork()
         if pid == 0:
-            child(config, modules, ruleset)
+            child(config, modules, filters)
         status_out.write(json.dumps(wait_child(pid, float(config["time_s"]))) + "\n")
 
 
@@ -338,13 +355,11 @@ def main():
             modules[name] = __import__(name)
         except ImportError:
             pass
-    config["seccomp"] = seccomp_program()
-    if config["seccomp"] is None:
+    filters = seccomp_programs()
+    if filters is None:
         raise SystemExit(f"no seccomp filter table for {os.uname().machine}")
-    ruleset = None
-    if config["landlock_paths"] is not None:
-        ruleset, _ = landlock_ruleset(config["landlock_paths"])
-    serve(config, modules, ruleset)
+    lock_down_zygote(config, filters)
+    serve(config, modules, filters)
 
 
 if __name__ == "__main__":

@@ -243,7 +243,6 @@ class _Zygote:
         config = {"time_s": key.limits.time_s, "memory_mb": key.limits.memory_mb,
                   "input_bytes": key.limits.input_bytes, "output_bytes": key.limits.output_bytes,
                   "allowed_modules": list(key.modules), "job_fd": job_r, "result_fd": result_w,
-                  "drop_uid": key.backend == "landlock",
                   "landlock_paths": view.readable_paths() if key.backend == "landlock" else None}
         env = {"PYTHONHASHSEED": str(key.hash_seed), "LC_ALL": "C.UTF-8"}
         if key.backend == "bwrap":
@@ -405,12 +404,19 @@ class _Pool:
                 return
         zygote.kill()
 
-    def close(self, *, kill: bool = True) -> None:
+    def close(self, *, wait_s: float | None = 2.0) -> None:
+        """End the idle zygotes: each sees EOF and exits (``wait_s`` each, then killed);
+        ``wait_s=None``: only let go of them (after a fork, they belong to the parent)."""
         with self.lock:
             zygotes = [z for idle in self.idle.values() for z in idle]
             self.idle.clear()
         for zygote in zygotes:
-            zygote.kill() if kill else zygote.forget()
+            zygote.forget()
+        for zygote in zygotes if wait_s is not None else ():
+            try:
+                zygote.proc.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                zygote.kill()
 
 
 def _check_probe(zygote: _Zygote) -> None:
@@ -443,7 +449,7 @@ _EXECUTOR: ThreadPoolExecutor | None = None
 
 def _after_fork_in_child() -> None:
     global _POOL, _EXECUTOR
-    _POOL.close(kill=False)
+    _POOL.close(wait_s=None)
     _POOL = _Pool()
     _EXECUTOR = None
 
@@ -543,10 +549,11 @@ def default_limits() -> RewardLimits:
     return RewardLimits.from_env()
 
 
-def _close_pool() -> None:
+def close_jails() -> None:
+    """End this process's warm zygotes (they are started again on the next call)."""
     _POOL.close()
 
 
 import atexit  # noqa: E402
 
-atexit.register(_close_pool)
+atexit.register(close_jails)

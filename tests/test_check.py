@@ -14,18 +14,25 @@ from envgym.checking import CheckOptions, check, first_difference
 from envgym.cli import app
 from tests.toy_envs import CountEnv
 
-#: Web and container envs are checked on a few tasks (one browser for all of them: one process).
-COSTLY_TAGS = {"web", "container", "desktop"}
+#: Web and container envs are checked on a few tasks (one browser for all of them: one process);
+#: desktop envs (a container with an X session each) on one, with a longer time limit.
 CHEAP = CheckOptions(max_tasks=3, sample_tasks=2, fuzz_actions=12, baseline_steps=20)
+CHEAPEST = CheckOptions(max_tasks=1, sample_tasks=1, group_size=2, fuzz_actions=6, baseline_steps=5)
 REGISTERED = sorted(s.id for s in envgym.list_envs() if not s.id.startswith(("envgym-test/", "test-flawed/")))
 
 
-@pytest.mark.parametrize("env_id", REGISTERED)
+def options_for(tags: set[str]) -> CheckOptions | None:
+    return CHEAPEST if "desktop" in tags else CHEAP if tags & {"web", "container"} else None
+
+
+@pytest.mark.parametrize("env_id", [
+    pytest.param(env_id, marks=pytest.mark.timeout(900)) if "desktop" in envgym.spec(env_id).tags else env_id
+    for env_id in REGISTERED])
 def test_every_registered_env_passes(env_id, request):
     tags = set(envgym.spec(env_id).tags)
     if tags & {"container", "desktop"}:
         request.getfixturevalue("engine")  # a real engine, started if needed
-    report = check(env_id, options=CHEAP if tags & COSTLY_TAGS else None)
+    report = check(env_id, options=options_for(tags))
     assert report.ok, report.render()
     assert {f.check for f in report.findings if f.status == "pass"} >= {"gymnasium", "reset-seed", "absurd-actions", "oracle"}
 

@@ -35,6 +35,9 @@ def test_a_scaffolded_plugin_installs_and_passes_check_unmodified(tmp_path):
     assert sorted(str(p.relative_to(package)) for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts) == \
         sorted([*files_of(Names.of("lights")), "src/envgym_lights/tasks.jsonl"])
 
+    linted = run(sys.executable, "-m", "ruff", "check", "--isolated", ".", cwd=package)  # ruff's default rules
+    assert linted.returncode == 0, linted.stdout
+
     python = make_venv(tmp_path / "venv")
     pip(python, "install", "-q", "--no-deps", "--no-build-isolation", str(package))
     listed = run(python, "-m", "envgym", "list", cwd=tmp_path)

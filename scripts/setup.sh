@@ -45,6 +45,13 @@ else
   fi
   touch "$stamp_dir/pip-$key"
 fi
+# `import envgym` finds this checkout from any folder, even the one holding a clone named envgym
+# (which Python would otherwise import as an empty namespace package): the editable finder goes first.
+site=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if ls "$site"/__editable___envgym_*finder.py >/dev/null 2>&1; then
+  echo 'import sys; sys.meta_path.sort(key=lambda f: not getattr(f, "__module__", "").startswith("__editable___envgym_"))' \
+    > "$site/envgym-editable-first.pth"
+fi
 
 # Reward code runs jailed (envgym.rewards.jail): bubblewrap namespaces first, Landlock otherwise.
 if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then

@@ -216,3 +216,13 @@ def test_document_runs_as_pasted(document, tmp_path, engine):
         run.stop_background()
     leaked = orphaned_containers() - before
     assert not leaked, f"{document.name} left containers behind: {sorted(leaked)}"
+
+
+def test_python_from_the_folder_holding_a_clone_named_envgym(tmp_path):
+    """``cd ..`` after cloning into ``envgym/``: ``import envgym`` is still the installed package, not
+    the clone's folder taken for an empty namespace package."""
+    (tmp_path / "envgym").symlink_to(REPO)
+    done = subprocess.run([sys.executable, "-c", "import envgym; print(envgym.make('envgym/Maze-v0').reset(seed=0)[1])"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "task_id" in done.stdout

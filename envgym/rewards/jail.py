@@ -376,7 +376,7 @@ class _Pool:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.idle: dict[_Key, list[_Zygote]] = {}
-        self.max_idle = 2 * (os.cpu_count() or 1)
+        self.max_idle = min(16, 2 * (os.cpu_count() or 1))  # per key: ~12 MB each
 
     def acquire(self, key: _Key, view: _View) -> _Zygote:
         while True:

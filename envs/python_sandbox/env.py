@@ -4,7 +4,8 @@
 :mod:`envgym.envs.python_sandbox.runner`: no network, read-only root, tmpfs ``/workspace``, memory/pids/CPU
 limits, no capabilities, unprivileged user) and shows stdout, stderr, the exit code, and whether it
 timed out (``time_limit_s`` per call) or was killed by the memory limit.  Files written to
-``/workspace`` persist across calls of one episode; ``reset`` empties it and kills leftovers.
+``/workspace`` persist across calls of one episode; ``reset`` starts the next episode in a fresh
+container (a warm spare), so nothing of the last one is left.
 ``answer(text)`` submits the answer and ends the episode.  Both accept the function-call string form
 (``python("print(1)")``, ``answer(text="42")``) and structured tool calls.
 

@@ -290,6 +290,7 @@ class EnvServer:
             return error_reply(request_id, ErrorCode.VALIDATION_ERROR, f"invalid {kind!r} message: bad $bytes value ({exc})")
 
     def _dispatch(self, session: _Session, request: Any) -> tuple[str, bool]:
+        """The reply to one request and whether the session ends with it."""
         kind = request.type
         rid = request.id
         if kind == "ping":
@@ -298,39 +299,25 @@ class EnvServer:
             self.close_env(session)
             return dumps({"type": "closed", "id": rid}), True
         if kind == "make":
-            if session.env is not None:
-                return error_reply(rid, ErrorCode.VALIDATION_ERROR, "'make' must be the session's first request; the env already exists"), False
-            if request.env_id is not None and request.env_id != self.env_id:
-                return error_reply(rid, ErrorCode.VALIDATION_ERROR, f"this server serves {self.env_id!r}, not {request.env_id!r}"), False
-            problem = self.policy.kwargs_problem(request.kwargs)
-            if problem:
-                return error_reply(rid, ErrorCode.FORBIDDEN, problem), False
-            env = self._make_env(session, request.kwargs)
-            return dumps(self._made_reply(session, env, rid)), False
+            return self._make(session, request), False
+        handler = _ENV_REQUESTS.get(kind)
+        if handler is None:  # pragma: no cover - the protocol parser admits no other type
+            raise AssertionError(f"unhandled request type {kind!r}")
         env = session.env if session.env is not None else self._make_env(session, {})
-        if kind == "step":
-            obs, reward, terminated, truncated, info = env.step(request.action)
-            return dumps({
-                "type": "step", "id": rid, "obs": obs, "reward": float(reward),
-                "terminated": bool(terminated), "truncated": bool(truncated), "info": info,
-            }), False
-        if kind == "reset":
-            obs, info = env.reset(seed=request.seed, options=request.options)
-            return dumps({"type": "reset", "id": rid, "obs": obs, "info": info}), False
-        if kind == "state":
-            return dumps({"type": "state", "id": rid, "state": env.get_state()}), False
-        if kind == "set_state":
-            env.set_state(request.state)
-            return dumps({"type": "set_state", "id": rid}), False
-        if kind == "render":
-            return dumps({"type": "render", "id": rid, "frame": env.render()}), False
-        if kind == "observe":
-            return dumps({"type": "observe", "id": rid, "obs": env.observe()}), False
-        if kind == "load_state":
-            return dumps({"type": "load_state", "id": rid, "obs": env.load_state(request.state, request.task)}), False
-        if kind == "oracle_action":
-            return dumps({"type": "oracle_action", "id": rid, "action": env.oracle_action()}), False
-        raise AssertionError(f"unhandled request type {kind!r}")  # pragma: no cover
+        return dumps({"type": kind, "id": rid, **handler(env, request)}), False
+
+    def _make(self, session: _Session, request: Any) -> str:
+        """``make``: the session's first request builds its env with the client's (allowed) kwargs."""
+        rid = request.id
+        if session.env is not None:
+            return error_reply(rid, ErrorCode.VALIDATION_ERROR, "'make' must be the session's first request; the env already exists")
+        if request.env_id is not None and request.env_id != self.env_id:
+            return error_reply(rid, ErrorCode.VALIDATION_ERROR, f"this server serves {self.env_id!r}, not {request.env_id!r}")
+        problem = self.policy.kwargs_problem(request.kwargs)
+        if problem:
+            return error_reply(rid, ErrorCode.FORBIDDEN, problem)
+        env = self._make_env(session, request.kwargs)
+        return dumps(self._made_reply(session, env, rid))
 
     def make_session_env(self, session: _Session) -> Any:
         """Build the session's env with the server's kwargs (on the session thread)."""
@@ -564,6 +551,34 @@ async def _deny(websocket: Any, status: int, code: str, message: str) -> None:
         await websocket.send_denial_response(JSONResponse(body, status_code=status))
     else:  # pragma: no cover - every uvicorn protocol implements the denial extension
         await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=message)
+
+
+def _step(env: Any, request: Any) -> dict[str, Any]:
+    obs, reward, terminated, truncated, info = env.step(request.action)
+    return {"obs": obs, "reward": float(reward), "terminated": bool(terminated), "truncated": bool(truncated), "info": info}
+
+
+def _reset(env: Any, request: Any) -> dict[str, Any]:
+    obs, info = env.reset(seed=request.seed, options=request.options)
+    return {"obs": obs, "info": info}
+
+
+def _set_state(env: Any, request: Any) -> dict[str, Any]:
+    env.set_state(request.state)
+    return {}
+
+
+#: request type -> the env call it makes, returning the reply's fields (beside ``type`` and ``id``)
+_ENV_REQUESTS: dict[str, Any] = {
+    "step": _step,
+    "reset": _reset,
+    "state": lambda env, request: {"state": env.get_state()},
+    "set_state": _set_state,
+    "render": lambda env, request: {"frame": env.render()},
+    "observe": lambda env, request: {"obs": env.observe()},
+    "load_state": lambda env, request: {"obs": env.load_state(request.state, request.task)},
+    "oracle_action": lambda env, request: {"action": env.oracle_action()},
+}
 
 
 def _action_schema(tool_names: list[str] | None) -> dict[str, Any]:

@@ -86,6 +86,15 @@ class DesktopApp:
         return {"type": "object", "additionalProperties": False,
                 "properties": {k: {**kinds[type(v)], "default": v} for k, v in self.default_settings.items()}}
 
+    #: The oracle's menu model (see :mod:`envgym.envs.desktop.oracle`): menu bar labels → (x from the
+    #: window's left edge, entries), submenus by label, context menus by name; the menu bar's centre
+    #: line from the window's top; entry and separator heights; padding above and below the entries of
+    #: menu-bar menus and of context menus.
+    MENUBAR: ClassVar[dict[str, tuple[int, list[str]]]] = {}
+    SUBMENUS: ClassVar[dict[str, list[str]]] = {}
+    POPUP_MENUS: ClassVar[dict[str, list[str]]] = {}
+    MENUBAR_Y, MENU_ITEM, MENU_SEPARATOR, MENU_PADDING, POPUP_MENU_PADDING = 12, 25, 1, 0, 0
+
     def menu_row_height(self, menu: str, entry: str) -> int:
         """Height in pixels of one entry of a menu (``"---"``: a separator); GTK 3 menus: all alike."""
         return self.MENU_SEPARATOR if entry == "---" else self.MENU_ITEM

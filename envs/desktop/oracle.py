@@ -77,7 +77,8 @@ class PlanRunner:
             elif kind == "menu":
                 yield from self._menu(value)
             elif kind == "popup":
-                yield from self._items(value[0], self.app.POPUP_MENUS[value[0]], value[1:], self._popup_count_before_step())
+                yield from self._items(value[0], self.app.POPUP_MENUS[value[0]], value[1:], self._popup_count_before_step(),
+                                       self.app.POPUP_MENU_PADDING)
             elif kind == "await":
                 yield from self._await(lambda: value in self._focused_title(), f"a window titled {value!r}")
             else:
@@ -118,20 +119,21 @@ class PlanRunner:
         window = yield from self._wait_for(self._main_window, "the main window")
         before = len(self.popups())
         yield call("click", window.x + offsets[path[0]][0], window.y + self.app.MENUBAR_Y)
-        yield from self._items(path[0], offsets[path[0]][1], path[1:], before)
+        yield from self._items(path[0], offsets[path[0]][1], path[1:], before, self.app.MENU_PADDING)
 
-    def _items(self, menu: str, items: list[str], path: list[str], before: int) -> Iterator[str]:
+    def _items(self, menu: str, items: list[str], path: list[str], before: int, padding: int) -> Iterator[str]:
         """Click ``path`` through ``menu`` (its ``items``), whose popup is the ``before``-th one; submenus
-        open on the way.  The menu's height must match its model, else the oracle stops."""
+        open on the way.  The menu's height (``padding`` above and below its rows) must match its
+        model, else the oracle stops."""
         for depth, label in enumerate(path):
             yield from self._await(lambda n=before + depth: len(self.popups()) > n, "a menu")
             x, y, width, height = self.popups()[before + depth]
             heights = [self.app.menu_row_height(menu, entry) for entry in items]
-            if sum(heights) + 2 * self.app.MENU_PADDING != height:  # the model does not fit this menu: stop
+            if sum(heights) + 2 * padding != height:  # the model does not fit this menu: stop
                 raise OracleStuck(f"the menu holding {label!r} is {height} px high; its model says "
-                                  f"{sum(heights) + 2 * self.app.MENU_PADDING}")
+                                  f"{sum(heights) + 2 * padding}")
             index = items.index(label)
-            top = y + self.app.MENU_PADDING + sum(heights[:index])
+            top = y + padding + sum(heights[:index])
             yield call("click", x + min(40, width // 2), top + heights[index] // 2)
             menu, items = f"{menu} > {label}", self.app.SUBMENUS.get(label, [])
 

@@ -41,7 +41,7 @@ class GnumericApp(DesktopApp):
     window_class = "Gnumeric"
 
     MENUBAR, SUBMENUS, POPUP_MENUS = MENUBAR, SUBMENUS, POPUP_MENUS
-    MENUBAR_Y, MENU_ITEM, MENU_SEPARATOR, MENU_PADDING = 12, 25, 1, 0
+    POPUP_MENU_PADDING = 4  # GTK 3 context menus; menu-bar menus have none
 
     def locate(self, target: dict[str, Any], screen: Any) -> tuple[int, int] | None:
         """``{"cell": "B4"}``, ``{"row": 4}`` (its header), ``{"column": "C"}`` (its header), ``{"namebox": true}``,

@@ -64,8 +64,7 @@ class MousepadApp(DesktopApp):
         "statusbar-visible": False, "toolbar-visible": False,
     }
 
-    MENUBAR, SUBMENUS, POPUP_MENUS = MENUBAR, SUBMENUS, {}
-    MENUBAR_Y, MENU_ITEM, MENU_SEPARATOR, MENU_PADDING = 12, 25, 1, 0
+    MENUBAR, SUBMENUS = MENUBAR, SUBMENUS  # GTK 3 metrics: the defaults
 
     def locate(self, target: dict[str, Any], screen: Any) -> tuple[int, int] | None:
         """``{"text": [line, column]}`` (1-based line, 0-based column): the point just inside the left

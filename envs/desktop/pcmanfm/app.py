@@ -94,7 +94,7 @@ class PCManFMApp(DesktopApp):
         "show_statusbar": False, "single_click": False, "confirm_trash": True, "bookmarks": [],
     }
     MENUBAR, SUBMENUS, POPUP_MENUS = MENUBAR, SUBMENUS, POPUP_MENUS
-    MENUBAR_Y, MENU_ITEM, MENU_SEPARATOR, MENU_PADDING = 13, 21, 8, 3
+    MENUBAR_Y, MENU_ITEM, MENU_SEPARATOR, MENU_PADDING, POPUP_MENU_PADDING = 13, 21, 8, 3, 3  # GTK 2
 
     def command(self, home: Path, state: dict[str, Any]) -> list[str]:
         folders = state.get("open") or ["."]

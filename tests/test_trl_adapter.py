@@ -6,11 +6,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")  # the train extra is part of the dev setup; this only guards the import order
-trl = pytest.importorskip("trl")
-
-from envgym.adapters.trl import environment_class  # noqa: E402
+from envgym.adapters.trl import environment_class
 
 MOVE_CALL = '<tool_call>\n{"name": "move", "arguments": {"direction": "east"}}\n</tool_call><|im_end|>'
 
@@ -74,12 +72,14 @@ def tiny_tool_calling_policy(tmp_path, env_cls, seeds):
     return model, tokenizer
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # about a minute of CPU; a shared machine stretches it
 def test_grpo_trainer_trains_two_steps_on_maze(tmp_path, monkeypatch):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
-    maze = environment_class("envgym/Maze-v0", step_penalty=0.1)  # each move costs: returns differ across rollouts
+    maze = environment_class("envgym/Maze-v0", step_penalty=0.1, width=3, height=3)  # moves cost: returns differ
     seeds = [0, 1, 2, 3]
     model, tokenizer = tiny_tool_calling_policy(tmp_path, maze, seeds)
     dataset = Dataset.from_dict({"prompt": [[{"role": "user", "content": "Solve the maze."}]] * 4, "seed": seeds})

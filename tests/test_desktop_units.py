@@ -12,7 +12,7 @@ from envgym.actions import InvalidAction, parse_action
 from envgym.pixel_actions import key_combo, normalize_key, parse_pixel_action
 from envgym.envs.desktop import homedir, xinput
 from envgym.envs.desktop.checking import check_state
-from envgym.envs.desktop.env import DESKTOP_ACTIONS
+from envgym.envs.desktop.xinput import DESKTOP_ACTIONS
 from envgym.envs.desktop.gnumeric.app import GnumericApp
 from envgym.envs.desktop.gnumeric.workbook import canonical_formula, read_workbook, same_workbook, shift_references, workbook_bytes
 from envgym.envs.desktop.mousepad.app import MousepadApp

@@ -37,26 +37,20 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from envgym.actions import Call, InvalidAction
+from envgym.actions import Call
 from envgym.core import Env, Transition
 from envgym.errors import InfraError
 from envgym.observation import Observation
-from envgym.pixel_actions import PIXEL_ACTIONS, parse_pixel_action
+from envgym.pixel_actions import parse_pixel_action
 from envgym.tasks import Task
 
 from envgym.envs.desktop import homedir, xinput
+from envgym.envs.desktop.xinput import DESKTOP_ACTIONS
 from envgym.envs.desktop.app import DESKTOP_CONFIG, DesktopApp
 from envgym.envs.desktop.xsession import XSession, stop_process_group
 
 logger = logging.getLogger(__name__)
 
-#: The desktop action set: the browser's pixel actions (on screen coordinates), a right click and a wait.
-DESKTOP_ACTIONS: dict[str, str] = {
-    **{name: text.replace("viewport", "screen") for name, text in PIXEL_ACTIONS.items() if name != "answer"},
-    "right_click": "right_click(x, y) — right-click at screen coordinates (context menus)",
-    "wait": "wait(seconds) — let the screen update (at most 10 s)",
-    "answer": PIXEL_ACTIONS["answer"],
-}
 #: Exit status of an env server that stopped itself after an infrastructure failure.
 INFRA_EXIT_STATUS = 70
 _HOMES_LOCK = threading.Lock()
@@ -238,7 +232,7 @@ class DesktopEnv(Env):
         self._load(state)
 
     def state_schema(self) -> dict[str, Any]:
-        return desktop_state_schema(self.app)
+        return homedir.state_schema(self.app)
 
     # ------------------------------------------------------------------ the oracle
     def oracle_action(self) -> Any:
@@ -343,18 +337,6 @@ class DesktopEnv(Env):
 
         shutil.rmtree(self.root, ignore_errors=True)
         super().close()
-
-
-def desktop_state_schema(app: DesktopApp) -> dict[str, Any]:
-    """JSON Schema of a desktop env's state (:mod:`envgym.envs.desktop.homedir`) for ``app``."""
-    paths = {"type": "array", "items": {"type": "string"}}
-    return {"type": "object", "additionalProperties": False, "properties": {
-        "files": {"type": "object", "description": "path relative to the home folder -> content",
-                  "additionalProperties": app.file_schema()},
-        "folders": {**paths, "description": "every folder under the home folder (relative paths)"},
-        "settings": app.settings_schema(),
-        "open": {**paths, "description": "what the app opens when it starts (relative paths)"},
-    }, "required": ["files"]}
 
 
 def _claim_home(homes: Path, wait_s: float = 3.0) -> Path:

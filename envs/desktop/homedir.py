@@ -150,3 +150,15 @@ def _validated(state: Any) -> tuple[dict[str, Any], list[str]]:
     if any(path.split("/")[0].startswith(".") for path in [*clean_files, *clean_folders]):
         raise StateFormatError("files and folders may not be hidden top-level entries (those are the apps' settings)")
     return clean_files, clean_folders
+
+
+def state_schema(app: Any) -> dict[str, Any]:
+    """JSON Schema of a desktop env's state for ``app`` (a :class:`~envgym.envs.desktop.app.DesktopApp`)."""
+    paths = {"type": "array", "items": {"type": "string"}}
+    return {"type": "object", "additionalProperties": False, "properties": {
+        "files": {"type": "object", "description": "path relative to the home folder -> content",
+                  "additionalProperties": app.file_schema()},
+        "folders": {**paths, "description": "every folder under the home folder (relative paths)"},
+        "settings": app.settings_schema(),
+        "open": {**paths, "description": "what the app opens when it starts (relative paths)"},
+    }, "required": ["files"]}

@@ -86,12 +86,12 @@ class DesktopInContainer(Env):
         return None if self.remote is None else self.remote.unwrapped.oracle_action()
 
     def state_schema(self) -> dict[str, Any]:
-        from envgym.envs.desktop.env import desktop_state_schema
+        from envgym.envs.desktop.homedir import state_schema
 
-        return desktop_state_schema(self.app)
+        return state_schema(self.app)
 
     def tool_names(self) -> list[str]:
-        from envgym.envs.desktop.env import DESKTOP_ACTIONS
+        from envgym.envs.desktop.xinput import DESKTOP_ACTIONS
 
         return list(DESKTOP_ACTIONS)
 

@@ -15,8 +15,15 @@ from typing import Any
 
 from envgym.actions import InvalidAction
 from envgym.errors import InfraError
-from envgym.pixel_actions import PixelAction
+from envgym.pixel_actions import PIXEL_ACTIONS, PixelAction
 
+#: The desktop action set: the browser's pixel actions (on screen coordinates), a right click and a wait.
+DESKTOP_ACTIONS: dict[str, str] = {
+    **{name: text.replace("viewport", "screen") for name, text in PIXEL_ACTIONS.items() if name != "answer"},
+    "right_click": "right_click(x, y) — right-click at screen coordinates (context menus)",
+    "wait": "wait(seconds) — let the screen update (at most 10 s)",
+    "answer": PIXEL_ACTIONS["answer"],
+}
 #: Canonical key names → X keysym names.
 X_KEYS = {
     "Control": "ctrl", "Shift": "shift", "Alt": "alt", "Meta": "super", "Enter": "Return", "Escape": "Escape",

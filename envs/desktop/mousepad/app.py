@@ -48,9 +48,6 @@ SUBMENUS = {
     "Color Scheme": ["None", "---", "Classic", "Cobalt", "Kate", "Oblivion", "Solarized Dark", "Solarized Light", "Tango"],
     "Tab Size": ["2", "3", "4", "8", "Other...", "---", "Insert Spaces"],
 }
-#: The colour schemes of the View menu, by their settings value.
-COLOR_SCHEMES = {"None": "none", "Classic": "classic", "Cobalt": "cobalt", "Kate": "kate", "Oblivion": "oblivion",
-                 "Solarized Dark": "solarized-dark", "Solarized Light": "solarized-light", "Tango": "tango"}
 
 
 class MousepadApp(DesktopApp):

@@ -85,7 +85,7 @@ def build() -> list[Task]:
          {"double_click": {"text": list(word_at(CONFIG, "true"))}}, {"type": "false"}, SAVE, DONE], "edit")
     add("delete-done-drag", "In todo.md, delete the three items that are marked done ([x]) by selecting them with the "
         "mouse, then save.", doc("todo.md", TODO),
-        edit("todo.md", "\n".join(l for l in TODO.split("\n") if "[x]" not in l)),
+        edit("todo.md", "\n".join(line for line in TODO.split("\n") if "[x]" not in line)),
         [{"drag": [{"text": [3, 0]}, {"text": [6, 0]}]}, {"key": "Delete"}, SAVE, DONE], "edit")
     typos = ["recieve", "wich", "definately", "foward", "untill"]
     fixes = ["receive", "which", "definitely", "forward", "until"]
@@ -108,8 +108,8 @@ def build() -> list[Task]:
         [{"click": {"text": [1, 0]}}, {"key": "shift+End"}, {"menu": ["Edit", "Convert", "To Uppercase"]}, SAVE, DONE],
         "edit")
     add("title-case", "Convert the whole of poem.txt to title case (Edit > Convert > To Title Case) and save.",
-        doc("poem.txt", POEM), edit("poem.txt", "\n".join(" ".join(w[:1].upper() + w[1:] for w in l.split(" "))
-                                                          for l in POEM.split("\n"))),
+        doc("poem.txt", POEM), edit("poem.txt", "\n".join(" ".join(w[:1].upper() + w[1:] for w in line.split(" "))
+                                                          for line in POEM.split("\n"))),
         [{"key": "ctrl+a"}, {"menu": ["Edit", "Convert", "To Title Case"]}, SAVE, DONE], "edit")
     add("strip-trailing", "Remove the trailing spaces at the ends of the lines of words.txt and save.",
         doc("words.txt", TRAILING), edit("words.txt", "alpha\nbeta\ngamma\ndelta\n"),

@@ -19,10 +19,13 @@ SETTINGS = {
     **{("tab-width", n): [{"menu": ["Document", "Tab Size", str(n)]}] for n in (2, 3, 4, 8)},
 }
 
+#: The colour schemes of the View menu, by their settings value.
+COLOR_SCHEMES = {"None": "none", "Classic": "classic", "Cobalt": "cobalt", "Kate": "kate", "Oblivion": "oblivion",
+                 "Solarized Dark": "solarized-dark", "Solarized Light": "solarized-light", "Tango": "tango"}
+
+
 
 def plan(initial: dict[str, Any], golden: dict[str, Any]) -> list[dict[str, Any]]:
-    from envgym.envs.desktop.mousepad.app import COLOR_SCHEMES
-
     change = state_change(initial, golden)
     table = {**SETTINGS, **{("color-scheme", value): [{"menu": ["View", "Color Scheme", label]}]
                             for label, value in COLOR_SCHEMES.items()}}

@@ -103,7 +103,8 @@ class PCManFMApp(DesktopApp):
     def config_files(self, settings: dict[str, Any], home: Path) -> dict[str, str]:
         return {
             PCMANFM_CONF: "[config]\nbm_open_method=0\n\n" + ini_settings({k: settings[k] for k in PCMANFM_KEYS}, PCMANFM_KEYS),
-            LIBFM_CONF: ini_settings({k: settings[k] for k in LIBFM_KEYS}, LIBFM_KEYS),
+            # no thumbnails: they arrive after the list is drawn, so the first screen would depend on timing
+            LIBFM_CONF: ini_settings({k: settings[k] for k in LIBFM_KEYS}, LIBFM_KEYS) + "[ui]\nshow_thumbnail=0\n",
             BOOKMARKS: "".join(f"{(home / p).as_uri()} {os.path.basename(p)}\n" for p in settings["bookmarks"]),
         }
 

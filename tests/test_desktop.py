@@ -104,6 +104,7 @@ def test_state_round_trips_and_follows_the_schema(mousepad):
     assert got["settings"]["show-line-numbers"] is True and got["settings"]["tab-width"] == 4
     with pytest.raises(Exception, match="not a relative path"):
         mousepad.unwrapped.set_state({"files": {"../escape.txt": {"text": "x"}}})
+    assert mousepad.get_state() == got, "a state that cannot be written changes nothing"
 
 
 def test_jpeg_at_another_screen_size(desktop_tag):

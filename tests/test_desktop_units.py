@@ -72,24 +72,31 @@ def test_xdotool_command_lines():
 
 
 # ---------------------------------------------------------------------------------------- state
+def write(home, state, config=None):
+    homedir.swap_in(home, homedir.stage_home(home, state, lambda target, path, value: False, config or {}))
+
+
 def test_home_folder_round_trip_and_fixed_times(tmp_path):
     home = tmp_path / "user"
     state = {"files": {"Documents/a.txt": {"text": "hi\n"}, "Pictures/x.bin": {"base64": "AAEC/w=="}},
              "folders": ["Documents/Empty"]}
-    homedir.write_home(home, state, lambda target, path, value: False, {".config/app.conf": "k=v\n"})
+    write(home, state, {".config/app.conf": "k=v\n"})
     snap = homedir.snapshot(home, (".config/app.conf",))
     assert homedir.parse_files(snap.files, lambda p, d: None) == state["files"]
     assert set(snap.folders) == {*homedir.STANDARD_FOLDERS, "Documents/Empty"} and snap.config == {".config/app.conf": b"k=v\n"}
     assert os.stat(home / "Documents/a.txt").st_mtime == homedir.FIXED_MTIME
-    homedir.write_home(home, {"files": {}}, lambda *a: False, {})
+    write(home, {"files": {}})
     assert not (home / "Documents/a.txt").exists(), "a reset empties the home folder"
 
 
 @pytest.mark.parametrize("files", [{"../x": {"text": ""}}, {"/etc/x": {"text": ""}}, {".config/x": {"text": ""}},
                                    {"a": {"base64": "@@"}}, {"a": {"size": 3}}, {"a": "text"}])
-def test_unsafe_or_malformed_states_are_refused(tmp_path, files):
+def test_unsafe_or_malformed_states_are_refused_and_lose_nothing(tmp_path, files):
+    home = tmp_path / "user"
+    write(home, {"files": {"keep.txt": {"text": "kept"}}})
     with pytest.raises(homedir.StateFormatError):
-        homedir.write_home(tmp_path / "h", {"files": files}, lambda *a: False, {})
+        write(home, {"files": files})
+    assert (home / "keep.txt").read_text() == "kept" and sorted(p.name for p in tmp_path.iterdir()) == ["user"]
 
 
 def test_settings_files_round_trip(tmp_path):

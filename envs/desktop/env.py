@@ -28,8 +28,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import logging
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -48,8 +49,6 @@ from envgym.envs.desktop import homedir, xinput
 from envgym.envs.desktop.xinput import DESKTOP_ACTIONS
 from envgym.envs.desktop.app import DESKTOP_CONFIG, DesktopApp
 from envgym.envs.desktop.xsession import XSession, stop_process_group
-
-logger = logging.getLogger(__name__)
 
 #: Exit status of an env server that stopped itself after an infrastructure failure.
 INFRA_EXIT_STATUS = 70
@@ -120,14 +119,9 @@ class DesktopEnv(Env):
     def _reset(self, task: Task) -> dict[str, Any]:
         if self._closed:
             raise RuntimeError("the env is closed")
-        state = task.initial_state if task.initial_state is not None else self.app_state_for_seed(task.seed or 0)
-        self._load(state)
+        self._load(task.initial_state if task.initial_state is not None else {"files": {}})
         self.last_answer, self.last_score, self._oracle = None, {}, None
         return {}
-
-    def app_state_for_seed(self, seed: int) -> dict[str, Any]:
-        """The state of a task that gives only a seed; apps with generated scenes override this."""
-        return {"files": {}, "folders": [], "settings": {}, "open": []}
 
     def _step(self, call: Call) -> Transition:
         action = parse_pixel_action(call, self.screen_size, DESKTOP_ACTIONS, area="screen")
@@ -162,7 +156,6 @@ class DesktopEnv(Env):
 
     def _observe(self) -> Observation:
         self._check_health()
-        frame = self.session.framebuffer.frame()
         windows = self.session.windows()
         focused = next((w for w in reversed(windows) if w.focused), None)
         title = focused.title if focused is not None else ""
@@ -176,7 +169,7 @@ class DesktopEnv(Env):
         obs: Observation = {"text": "\n".join(lines), "instruction": instruction, "window_title": title,  # type: ignore[typeddict-unknown-key]
                             "windows": [w.title for w in windows]}
         if self.screenshot:
-            obs["image"] = self._encode(frame)
+            obs["image"] = self._encode(self.session.framebuffer.frame())
         return obs
 
     def _encode(self, frame: bytes) -> bytes:
@@ -256,10 +249,11 @@ class DesktopEnv(Env):
         opened = state.get("open", []) if isinstance(state, dict) else []
         if not isinstance(opened, list) or not all(isinstance(p, str) for p in opened):
             raise homedir.StateFormatError("state.open must be a list of paths")
+        config = {**DESKTOP_CONFIG, **self.app.config_files(settings, self.home)}
+        staging = homedir.stage_home(self.home, state, self.app.write_file, config)  # a bad state stops here
         self._ensure_session()
         self._stop_app()
-        config = {**DESKTOP_CONFIG, **self.app.config_files(settings, self.home)}
-        homedir.write_home(self.home, state, self.app.write_file, config)
+        homedir.swap_in(self.home, staging)
         self.loaded = {"open": [homedir.safe_relative(p) for p in opened]}
         self.initial_snapshot = homedir.snapshot(self.home, self.app.config_paths)
         xinput.run_xdotool(["mousemove", str(self.screen_size[0] // 2), str(self.screen_size[1] // 2)], self.session.env())
@@ -273,8 +267,6 @@ class DesktopEnv(Env):
         self.session = XSession(self.root / "x", self.screen_size).start()
 
     def _start_app(self) -> None:
-        import subprocess
-
         env = {**self.session.env(), "HOME": str(self.home), "USER": self.home.name, "NO_AT_BRIDGE": "1",
                "GSETTINGS_BACKEND": "keyfile", "XDG_RUNTIME_DIR": str(self.root / "x"), "LANG": "C.UTF-8",
                "TZ": "UTC", "GTK_OVERLAY_SCROLLING": "0"}
@@ -333,8 +325,6 @@ class DesktopEnv(Env):
         self._closed = True
         self._close_session()
         _release_home(self.home)
-        import shutil
-
         shutil.rmtree(self.root, ignore_errors=True)
         super().close()
 
@@ -360,8 +350,6 @@ def _claim_home(homes: Path, wait_s: float = 3.0) -> Path:
 
 
 def _release_home(home: Path) -> None:
-    import shutil
-
     shutil.rmtree(home, ignore_errors=True)
     try:
         (home.parent / f".{home.name}.claimed").rmdir()

@@ -109,31 +109,44 @@ def parse_files(files: dict[str, bytes], reader: Callable[[str, bytes], dict | N
     return {path: reader(path, data) or encode_bytes(data) for path, data in sorted(files.items())}
 
 
-def write_home(home: Path, state: dict[str, Any], writer: Callable[[Path, str, dict], bool],
-               config: dict[str, str]) -> None:
-    """Empty ``home`` and fill it from ``state``: the standard folders, ``folders``, ``files`` (each
-    written by ``writer(target, path, value)`` when the app owns the format, else as plain bytes) and
-    the app's ``config`` files (relative path → text)."""
+def stage_home(home: Path, state: dict[str, Any], writer: Callable[[Path, str, dict], bool],
+               config: dict[str, str]) -> Path:
+    """Build the home folder of ``state`` beside ``home`` (``home`` is untouched, so a state that
+    cannot be written loses nothing) and return it: the standard folders, ``folders``, ``files``
+    (each written by ``writer(target, path, value)`` when the app owns the format, else as plain
+    bytes), the app's ``config`` files (relative path → text), every time set to
+    :data:`FIXED_MTIME`.  :func:`swap_in` puts it in place."""
     files, folders = _validated(state)
-    if home.exists():
-        shutil.rmtree(home)
-    home.mkdir(parents=True)
-    for folder in (*STANDARD_FOLDERS, *folders):
-        (home / folder).mkdir(parents=True, exist_ok=True)
-    for rel, value in files.items():
-        target = home / rel
-        if target.is_dir():
-            raise StateFormatError(f"{rel!r} is both a folder and a file")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not writer(target, rel, value):
-            target.write_bytes(decode_bytes(rel, value))
-    for rel, text in config.items():
-        target = home / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    for dirpath, dirnames, filenames in os.walk(home):
+    staging = home.with_name(home.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for folder in (*STANDARD_FOLDERS, *folders):
+            (staging / folder).mkdir(parents=True, exist_ok=True)
+        for rel, value in files.items():
+            target = staging / rel
+            if target.is_dir():
+                raise StateFormatError(f"{rel!r} is both a folder and a file")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not writer(target, rel, value):
+                target.write_bytes(decode_bytes(rel, value))
+        for rel, text in config.items():
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for dirpath, dirnames, filenames in os.walk(staging):
         for name in dirnames + filenames:
             os.utime(Path(dirpath) / name, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
+    return staging
+
+
+def swap_in(home: Path, staging: Path) -> None:
+    """Replace ``home`` by the folder :func:`stage_home` built."""
+    shutil.rmtree(home, ignore_errors=True)
+    staging.rename(home)
 
 
 def _validated(state: Any) -> tuple[dict[str, Any], list[str]]:

@@ -111,9 +111,10 @@ class RolloutRunner:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug, not an env failure: stop the run loudly
-            self.error = exc
+            if self.error is None:  # the trainer raises it, with its traceback (once, not per episode)
+                self.error = exc
             self.data.close()
-            raise
+            return
         self.data.add_episode(item, episode)
         self.wake()
 

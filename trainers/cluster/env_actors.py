@@ -326,7 +326,19 @@ class RayEnvCluster(EnvCluster):
         self.log = log
         self.pools = {c.key: _EnvPool(c, env_placement(cluster, c), cluster, seed, log) for c in configs}
         self._nodes: set[str] = set()
+        self._wait_for_actors()
         self._watch = asyncio.get_running_loop().create_task(self._watch_nodes())
+
+    def _wait_for_actors(self) -> None:
+        """Block until the first actors run (within ``cluster.actor_start_timeout_s``), so training
+        starts with every slot there: in sync mode the first batches then do not depend on how fast
+        actors start."""
+        import ray
+
+        refs = [a.handle.where.remote() for pool in self.pools.values() for a in pool.actors]
+        ready, pending = ray.wait(refs, num_returns=len(refs), timeout=self.cluster.actor_start_timeout_s)
+        if pending:
+            self.log.write("env_actors_slow", started=len(ready), pending=len(pending))
 
     # ------------------------------------------------------------------ pool
     async def acquire(self, key: str) -> RemoteWorker:

@@ -23,6 +23,7 @@ resumes it.
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import tempfile
 from pathlib import Path
@@ -33,7 +34,7 @@ from envgym.trainers.cluster import weights as weight_sync
 from envgym.trainers.cluster.runtime import ActorLostError, where_am_i
 from envgym.trainers.config import TrainConfig
 
-LOST_HINT = "the run stopped; its latest checkpoint is kept in the run directory: run the same command again to resume"
+LOST_HINT = "The run stopped; its latest checkpoint is kept in the run directory: run the same command again to resume."
 
 
 def prepare_process(config: TrainConfig) -> None:
@@ -43,6 +44,9 @@ def prepare_process(config: TrainConfig) -> None:
     import numpy as np
     import torch
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     random.seed(config.run.seed)
     np.random.seed(config.run.seed)
     torch.manual_seed(config.run.seed)
@@ -157,6 +161,15 @@ class RolloutActor:
         return self.backend.update_weights(weight_sync.receive_state(self._meta), version)
 
 
+_ROLES = {"LearnerActor": "learner", "RolloutActor": "rollout"}
+
+
+def _field(exc: BaseException, name: str) -> str | None:
+    """A ``name: value`` line of a Ray actor error's message (its class name, its pid)."""
+    match = re.search(rf"^\s*{name}: (\S+)", str(exc), re.MULTILINE)
+    return match.group(1) if match else None
+
+
 class _ActorProxy:
     """Calls on one actor from the driver, with its errors translated."""
 
@@ -171,13 +184,21 @@ class _ActorProxy:
 
         try:
             return ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:  # raised by our code inside the actor: raise it here
-            if isinstance(exc.cause, Exception):
-                raise exc.cause from None
+        except ray.exceptions.RayTaskError as exc:  # raised inside the actor: raise it here
+            cause = exc.cause
+            if isinstance(cause, ray.exceptions.RayActorError):  # an argument's producer (the learner) died
+                raise self._lost(cause, _ROLES.get(_field(cause, "class_name"), self.role), _field(cause, "pid")) from None
+            if isinstance(cause, Exception):
+                raise cause from None
             raise
         except ray.exceptions.RayError as exc:
-            raise ActorLostError(f"the {self.role} actor (node {self.where.get('node')}, pid {self.where.get('pid')}) "
-                                 f"was lost: {type(exc).__name__}: {str(exc).strip()[:300]}; {LOST_HINT}") from None
+            raise self._lost(exc, self.role, self.where.get("pid")) from None
+
+    def _lost(self, exc: BaseException, role: str, pid: Any) -> ActorLostError:
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        node = self.where.get("node") if role == self.role else None
+        where = f"pid {pid}" + (f" on node {node}" if node else "")
+        return ActorLostError(f"the {role} actor ({where}) was lost: {type(exc).__name__}: {reason}\n{LOST_HINT}")
 
 
 class RemoteLearner(_ActorProxy):

@@ -333,10 +333,20 @@ def eval_cmd(
         raise typer.Exit(1)
 
 
+def _config_reference(value: bool) -> None:
+    if value:
+        from envgym.trainers.config_reference import reference
+
+        typer.echo(reference(), nl=False)
+        raise typer.Exit()
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="YAML trainer config, e.g. configs/maze_tiny.yaml"),
+    help_config: bool = typer.Option(False, "--help-config", is_eager=True, callback=_config_reference,
+                                     help="print every config key with its type, default and meaning, and exit"),
 ) -> None:
     """Train a policy: `envgym train CONFIG key.sub=value ...` (overrides apply in order)."""
     from envgym.trainers.train import main as train_main

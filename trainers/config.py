@@ -45,6 +45,7 @@ class RunConfig(_Section):
     resume: Literal["auto", "never"] = "auto"
     abort_failure_rate: float = Field(0.5, gt=0, le=1, description="stop when an env's calls fail at this rate over the window (a broken env)")
     abort_window: int = Field(200, ge=10, description="env calls (resets + steps) per env in the failure-rate window")
+    no_signal_steps: int = Field(5, ge=1, description="warn (with likely causes) after this many steps in a row without a learning signal")
     progress: bool = True
     tensorboard: bool = True
     plot: bool = True

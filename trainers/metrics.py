@@ -70,6 +70,10 @@ class MetricsLogger:
 
     def event(self, name: str, payload: dict[str, Any]) -> None:
         os.write(self._fd, (json.dumps({"event": name, "time": time.time(), **payload}, separators=(",", ":")) + "\n").encode())
+        if name == "eval" and self._tb is not None:  # eval/train/success, eval/heldout/mean_turns, …
+            for key in ("success", "mean_turns", "infra_errors"):
+                self._tb.add_scalar(f"eval/{payload['set']}/{key}", float(payload[key]), payload["step"])
+            self._tb.flush()
 
     def close(self) -> None:
         if self._progress is not None:

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from envgym.trainers.config import ConfigError, load_config
+from envgym.trainers.explain import summary_notes
 
 
 def run(config_path: str, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def format_curve(summary: dict[str, Any], points: int = 12) -> str:
         lines.append(f"held-out success: before {summary['heldout_success_before']}  after {summary.get('heldout_success_after')}")
     if summary.get("curve_png"):
         lines.append(f"curve: {summary['curve_png']}")
+    lines += summary_notes(summary)
     return "\n".join(lines)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from envgym.trainers.config import EnvConfig, TaskSelection, TrainConfig, dump_config
 from envgym.trainers.data_manager import DataManager, Group, TaskRef
+from envgym.trainers.explain import SignalWatch
 
 
 def env_task_ids(env_cfg: EnvConfig, selection: list[str] | TaskSelection | None) -> list[str]:
@@ -201,6 +202,7 @@ class Trainer:
         s.eval_before = dict(ckpt.get("eval_before") or {})
         s.backend.update_weights(s.learner.policy_state_dict(), s.learner.version)
         self._dump_restored(s.learner, ckpt_path)
+        print(f"resuming {self.run_dir} from step {s.step} ({ckpt_path})", flush=True)
         if s.step >= self.config.run.steps:
             print(f"{self.run_dir} already holds a finished run ({s.step} steps); set run.steps higher to "
                   f"continue it, or choose a new run.out_dir (or run.resume=never) to start again", flush=True)
@@ -220,6 +222,7 @@ class Trainer:
         loop0 = self._usage(s.runner)
         tick = {"time": wall0, "tokens": loop0["tokens"]}
         guard = FailureGuard(s.runner, self.config.run.abort_failure_rate)
+        watch = SignalWatch(self.config.run.no_signal_steps)
         while s.step < self.config.run.steps and not self._budget_spent(s, loop0):
             groups = s.data.take_batch(stop=guard)
             if groups is None:
@@ -227,6 +230,10 @@ class Trainer:
                     raise RuntimeError(f"rollouts failed: {s.runner.error}") from s.runner.error
                 break
             metrics = self._train_step(s, groups, loop0, tick)
+            warning = watch.observe(s.step, metrics)
+            if warning:
+                print(f"warning: {warning}", flush=True)
+                s.logger.event("no_learning_signal", {"step": s.step, "message": warning})
             if self.config.eval.every and s.step % self.config.eval.every == 0 and s.step < self.config.run.steps:
                 self._evaluate(s, tag="eval")
             s.logger.log(s.step, metrics)

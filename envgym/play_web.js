@@ -138,6 +138,11 @@ function toolForm(tool) {
   return form;
 }
 
+function parseValue(rest) {
+  const match = rest.match(/value=(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")/);
+  return match ? (match[1] ?? match[2]).replace(/\\(.)/g, "$1") : "";
+}
+
 function parseOptions(rest) {
   const match = rest.match(/options=\[(.*)\]/);
   if (!match) return null;
@@ -164,10 +169,11 @@ function elementRow(line) {
   const options = parseOptions(rest);
   if (options && options.length) {
     const select = el("select", {}, ...options.map((option) => el("option", { value: option }, option)));
+    select.value = parseValue(rest) || options[0];
     select.dataset.bid = bid;
     controls.append(select, control("select", bid, "select", () => send(`select(${quote(bid)}, ${quote(select.value)})`)));
   } else if (TEXT_ROLES.has(role)) {
-    const input = el("input", { placeholder: "text" });
+    const input = el("input", { placeholder: "text", value: parseValue(rest) });
     input.dataset.bid = bid;
     controls.append(input, control("fill", bid, "fill", () => send(`fill(${quote(bid)}, ${quote(input.value)})`)));
   }

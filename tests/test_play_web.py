@@ -150,6 +150,28 @@ def test_web_task_in_pixel_mode_clicks_in_screen_coordinates(page, tmp_path):
     assert read_episodes(out)[0].success
 
 
+def test_tool_env_played_through_its_tool_forms(page, tmp_path):
+    out = tmp_path / "sql.jsonl"
+    with play_server("envgym/SQL-v0", "--task", "sql-customers-germany", "--out", str(out)) as (url, proc):
+        page.goto(url)
+        wait_turn(page, 0)
+        assert page.locator("form.tool").count() >= 3
+        for turn, tool in ((0, "sql"), (1, "answer")):
+            page.click("#hint-button")
+            page.locator("#hint-text").filter(has_text="hint:").wait_for(timeout=60_000)
+            hint = page.locator("#hint-text").text_content().split("hint: ", 1)[1].split(" — ")[0]
+            name, _, args = hint.partition("(")
+            assert name == tool, hint
+            key, _, value = args.removesuffix(")").partition("=")
+            form = page.locator(f'form.tool[data-tool="{tool}"]')
+            form.locator(f'[name="{key}"]').fill(json.loads(value))
+            form.locator("button[type=submit]").click()
+            wait_turn(page, turn + 1)
+        finish(page, proc)
+    (episode,) = read_episodes(out)
+    assert episode.success and episode.turns[0].action["name"] == "sql"
+
+
 def test_container_env_played_to_success(page, tmp_path, engine):
     out = tmp_path / "boxed.jsonl"
     with play_server("envgym/Maze-v0", "--runtime", "container", "--seed", "1", "--kw", "width=3", "--kw", "height=3",

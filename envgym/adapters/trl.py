@@ -146,7 +146,10 @@ def _tool_method(spec: ToolSpec) -> Any:
     arg_docs = []
     for name in sorted(properties, key=lambda n: n not in required):  # required ones first
         schema = properties[name]
-        kind = _JSON_TYPES.get(schema.get("type") if isinstance(schema.get("type"), str) else "string", str)
+        json_type = schema.get("type") or "string"
+        if isinstance(json_type, list):  # ["integer", "null"]: the non-null type
+            json_type = next((t for t in json_type if t != "null"), "string")
+        kind = _JSON_TYPES.get(json_type, str)
         annotation = kind if name in required else Optional[kind]
         default = inspect.Parameter.empty if name in required else None
         parameters.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation))

@@ -33,8 +33,12 @@ from envgym.fileio import JsonlAppender, atomic_write, locked
 class TokenFields:
     """What a model-backed agent records per turn for the trainer (never re-tokenised): the exact
     prompt and completion ids, the completion's logprobs and the policy version that sampled them;
-    for hierarchical agents the segment and level.  ``Decision`` (the agent's answer) and
-    :class:`Turn` (the stored record) both carry these fields; :func:`token_fields` copies them."""
+    for hierarchical agents the segment and level; for vision-language agents ``images``, one ref per
+    image of the prompt in placeholder order (``{"id", "settings", "pixels", "size", "source_size"}``:
+    the file in the content-addressed :class:`envgym.image_store.ImageStore`, the key of the processor
+    settings, a digest of the pixel tensors, the size the model saw and the screenshot's size).
+    ``Decision`` (the agent's answer) and :class:`Turn` (the stored record) both carry these fields;
+    :func:`token_fields` copies them."""
 
     prompt_ids: list[int] | None = None
     completion_ids: list[int] | None = None
@@ -42,6 +46,7 @@ class TokenFields:
     policy_version: int | None = None
     segment_id: int | None = None
     level: str | None = None
+    images: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

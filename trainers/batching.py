@@ -41,6 +41,7 @@ class TurnRows:
     replay: list[bool] = field(default_factory=list)
     switch: list[bool] = field(default_factory=list)
     success: list[bool] = field(default_factory=list)
+    images: list[list[dict[str, Any]] | None] = field(default_factory=list)  # vision turns: the prompt's image refs
 
     def __len__(self) -> int:
         return len(self.prompt_ids)
@@ -109,6 +110,7 @@ def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperat
                 rows.replay.append(replay)
                 rows.switch.append(bool(switch))
                 rows.success.append(bool(episode.success))
+                rows.images.append(turn.images)
             traj_counter += 1
     return rows
 
@@ -126,6 +128,7 @@ class TokenBatch:
     temperature: Any  # [N] float
     constrained: list[tuple[int, int, list[int]]]  # (row, col, allowed ids) with ≥ 2 allowed ids
     rows: np.ndarray  # indices into TurnRows
+    images: list[list[dict[str, Any]]] = field(default_factory=list)  # per row: its image refs, in order
 
 
 def token_batch(rows: TurnRows, index: np.ndarray | list[int], pad_id: int, device: Any = "cpu") -> TokenBatch:
@@ -166,6 +169,7 @@ def token_batch(rows: TurnRows, index: np.ndarray | list[int], pad_id: int, devi
             rollout[r, :c] = torch.tensor(rows.rollout_logp[i], dtype=torch.float32)
     temperature = torch.tensor([rows.temperature[i] for i in index], dtype=torch.float32)
     batch = TokenBatch(input_ids, attention, loss_mask, comp_index, comp_ids, comp_mask, rollout, prompt_end, temperature, constrained, index)
+    batch.images = [list(rows.images[i] or []) for i in index] if rows.images else []
     if str(device) != "cpu":
         for name in ("input_ids", "attention_mask", "loss_mask", "comp_index", "comp_ids", "comp_mask", "rollout_logp", "prompt_end", "temperature"):
             setattr(batch, name, getattr(batch, name).to(device))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ import torch
 
 from dataclasses import dataclass
 
+from envgym.image_store import ImageStore
 from envgym.trainers import algorithms as alg
 from envgym.trainers.algorithms.estimators import critic_targets_loss, estimate, get_estimator
 from envgym.trainers.algorithms.losses import decoupled_ppo_loss, masked_mean, policy_loss
@@ -41,6 +43,7 @@ from envgym.trainers.algorithms.value_heads import ThreeHeadValue
 from envgym.trainers.batching import TokenBatch, TurnRows, token_batch, turn_rows
 from envgym.trainers.config import TrainConfig
 from envgym.trainers.data_manager import Group, stable_seed
+from envgym.trainers.multimodal import ImageInputs, image_key
 
 
 class NonFiniteError(FloatingPointError):
@@ -69,7 +72,8 @@ class Learner:
         self.model.train()
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = int(pad or 0)
-        hidden = int(getattr(model.config, "hidden_size"))
+        hidden = _hidden_size(model.config)
+        self.images = _image_inputs(tokenizer, config)
         self.value_head: ThreeHeadValue | None = None
         params = [p for p in self.model.parameters() if p.requires_grad]  # LoRA: the adapter only
         if get_estimator(config.algo.estimator).critic:
@@ -89,7 +93,8 @@ class Learner:
         """``(logp [N, C], entropy [N, C], prompt-end hidden [N, H] or None)`` of the completion
         tokens under ``model`` (default: the learner's), masked/tempered as they were sampled."""
         lm = _causal_lm(model or self.model)
-        hidden = lm.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        images = self.images.inputs(lm, batch.images, batch.input_ids, batch.attention_mask) if self.images else {}
+        hidden = lm.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **images).last_hidden_state
         n, c = batch.comp_index.shape
         pos = (batch.comp_index - 1).clamp(min=0)
         picked = hidden.gather(1, pos.unsqueeze(-1).expand(n, c, hidden.shape[-1]))
@@ -125,7 +130,7 @@ class Learner:
         for k, i in enumerate(index):
             allowed = rows.allowed[i]
             key = (tuple(rows.prompt_ids[i]), tuple(rows.completion_ids[i]), rows.temperature[i],
-                   None if allowed is None else tuple(tuple(a) for a in allowed))
+                   None if allowed is None else tuple(tuple(a) for a in allowed), image_key(rows.images[i] if rows.images else None))
             slot = keys.get(key)
             if slot is None:
                 slot = keys[key] = len(reps)
@@ -370,6 +375,22 @@ class Learner:
         if self.ref_model is not None and state.get("ref_model") is not None:
             self.ref_model.load_state_dict(state["ref_model"])
         self.version = int(state["version"])
+
+
+def _hidden_size(config: Any) -> int:
+    """The language model's hidden size (vision-language configs keep it in their text config)."""
+    size = getattr(config, "hidden_size", None)
+    return int(size if size is not None else config.get_text_config().hidden_size)
+
+
+def _image_inputs(tokenizer: Any, config: TrainConfig) -> ImageInputs | None:
+    """The image inputs of a vision-language policy (its processor comes as the tokenizer), read from
+    the run's image store; ``None`` for a text policy."""
+    from envgym.agents.vision import VisionProcessor
+
+    if not isinstance(tokenizer, VisionProcessor):
+        return None
+    return ImageInputs(tokenizer, ImageStore(Path(config.run.out_dir) / "images"))
 
 
 def _causal_lm(model: Any) -> Any:

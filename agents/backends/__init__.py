@@ -7,6 +7,8 @@
 ``ScriptedBackend``        scripted completions, instantly (tests, overhead benchmarks)
 ``ChoiceTransformersBackend`` constrained decoding: samples only along the token sequences of the
                            request's ``metadata["choices"]`` (admissible actions)
+``VisionTransformersBackend`` a ``transformers`` vision-language model (Idefics3/SmolVLM, Qwen2-VL,
+                           LLaVA) with its processor; requests carry their images
 =========================  ==================================================================
 
 Heavy modules load on first attribute access: ``import envgym.agents.backends`` imports no torch/httpx.
@@ -33,6 +35,7 @@ _LAZY = {
     "VLLMBackend": "envgym.agents.backends.vllm_backend",
     "ScriptedBackend": "envgym.agents.backends.scripted",
     "ChoiceTransformersBackend": "envgym.agents.backends.choice_backend",
+    "VisionTransformersBackend": "envgym.agents.backends.vision_backend",
 }
 
 __all__ = [

@@ -45,7 +45,9 @@ class GenerationRequest:
     including the one that completed it are kept, so text == decode(ids)); ``stop_token_ids`` end it
     when sampled (the stop token is kept as the last completion id).  The tokenizer's eos ends it too
     unless ``ignore_eos``.  ``seed`` makes the sample reproducible independently of batch composition
-    on backends that can.
+    on backends that can.  ``images`` are the prompt's images in the order of their placeholders
+    (:class:`envgym.agents.vision.PromptImage`, already expanded in ``prompt_ids``); a backend that
+    cannot see images refuses such a request rather than answer without them.
     """
 
     prompt_ids: list[int] = field(default_factory=list)
@@ -59,6 +61,7 @@ class GenerationRequest:
     messages: list[dict[str, Any]] | None = None
     tools: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    images: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -148,6 +151,11 @@ class Backend:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def images_key(request: GenerationRequest) -> tuple[Any, ...]:
+    """What identifies a request's images (two prompts with equal ids and equal images are one)."""
+    return tuple(getattr(image, "key", id(image)) for image in request.images)
 
 
 def stop_ids_for(tokenizer: Any, request: GenerationRequest) -> set[int]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envgym.agents.backends.base import FINISH_STOP, Generation, GenerationRequest
+from envgym.agents.backends.base import FINISH_STOP, Generation, GenerationRequest, images_key
 from envgym.agents.backends.transformers_backend import TransformersBackend
 
 
@@ -35,6 +35,8 @@ class ChoiceTransformersBackend(TransformersBackend):
                 results[i] = gen
         for start in range(0, len(constrained), self.max_batch_size):
             chunk = constrained[start : start + self.max_batch_size]
+            for i in chunk:
+                self._check(requests[i])
             with self._lock:
                 outs = self._generate_choices([requests[i] for i in chunk])
             for i, gen in zip(chunk, outs):
@@ -51,13 +53,15 @@ class ChoiceTransformersBackend(TransformersBackend):
         per *distinct* prompt (requests of one group share their first prompt, recurring states
         recur), then a per-request draw among the choices' first tokens."""
         torch = self._torch
-        unique: dict[tuple[int, ...], int] = {}
+        unique: dict[tuple[Any, ...], GenerationRequest] = {}
         for request in requests:
-            unique.setdefault(tuple(request.prompt_ids), len(unique))
-        input_ids, attention, positions = self._left_padded([list(p) for p in unique])
+            unique.setdefault((tuple(request.prompt_ids), images_key(request)), request)
+        slot = {key: k for k, key in enumerate(unique)}
+        input_ids, attention, positions = self._left_padded([list(key[0]) for key in unique])
+        forward = self._model_call([r.images for r in unique.values()], input_ids, attention)
         with torch.inference_mode():
-            logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                                use_cache=False, logits_to_keep=1).logits[:, -1, :].float()
+            logits = forward(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                             use_cache=False, logits_to_keep=1).logits[:, -1, :].float()
         results = []
         for request, generator in zip(requests, self._generators(requests)):
             choices = [list(map(int, c)) for c in request.metadata["choices"]]
@@ -65,7 +69,8 @@ class ChoiceTransformersBackend(TransformersBackend):
             if len(firsts) == 1:
                 token, lp = firsts[0], 0.0
             else:
-                token, lp = self._pick(logits[unique[tuple(request.prompt_ids)]], sorted(firsts), request, generator)
+                token, lp = self._pick(logits[slot[(tuple(request.prompt_ids), images_key(request))]], sorted(firsts),
+                                       request, generator)
             ids = next(c for c in choices if c[0] == token)
             results.append(self._generation(request, list(ids), [lp] + [0.0] * (len(ids) - 1), FINISH_STOP))
         return results
@@ -75,6 +80,7 @@ class ChoiceTransformersBackend(TransformersBackend):
         device = self.device
         batch = len(requests)
         input_ids, attention, positions = self._left_padded([r.prompt_ids for r in requests])
+        forward = self._model_call([r.images for r in requests], input_ids, attention)
         choices = [[list(map(int, c)) for c in r.metadata["choices"]] for r in requests]
         complete = [{tuple(c) for c in cs} for cs in choices]
         generators = self._generators(requests)
@@ -92,7 +98,7 @@ class ChoiceTransformersBackend(TransformersBackend):
                 needs_sample = any(len(a) > 1 for a in allowed)
                 chosen_rows: dict[int, tuple[int, float]] = {}
                 if needs_sample:
-                    output = self.model(
+                    output = forward(
                         input_ids=feed_ids, attention_mask=feed_mask, position_ids=feed_pos,
                         past_key_values=past, use_cache=True, logits_to_keep=1,
                     )

@@ -38,6 +38,7 @@ class TransformersBackend(Backend):
     """
 
     name = "transformers"
+    sees_images = False
 
     def __init__(
         self,
@@ -78,11 +79,23 @@ class TransformersBackend(Backend):
         for start in range(0, len(requests), self.max_batch_size):
             chunk = requests[start : start + self.max_batch_size]
             for request in chunk:
-                if not request.prompt_ids:
-                    raise ValueError("TransformersBackend needs prompt_ids (token-in)")
+                self._check(request)
             with self._lock:
                 out.extend(self._generate_batch(chunk))
         return out
+
+    def _check(self, request: GenerationRequest) -> None:
+        if not request.prompt_ids:
+            raise ValueError(f"{type(self).__name__} needs prompt_ids (token-in)")
+        if request.images and not self.sees_images:
+            raise ValueError(f"{type(self).__name__} serves a text model and cannot see the request's "
+                             f"{len(request.images)} images; load a vision-language model with VisionTransformersBackend")
+
+    def _model_call(self, images: list[list[Any]], input_ids: Any, attention: Any) -> Any:
+        """What runs the model on a batch whose row ``r`` holds ``images[r]`` (left-padded
+        ``input_ids``/``attention``): the model itself here; a vision backend adds the images to the
+        first call and its own positions."""
+        return self.model
 
     def _left_padded(self, prompts: list[list[int]]) -> tuple[Any, Any, Any]:
         """``(input_ids, attention_mask, position_ids)`` of the prompts, left-padded to one width."""
@@ -112,6 +125,7 @@ class TransformersBackend(Backend):
         batch = len(requests)
         device = self.device
         input_ids, attention, positions = self._left_padded([r.prompt_ids for r in requests])
+        forward = self._model_call([r.images for r in requests], input_ids, attention)
         generators = self._generators(requests)
         temperatures = torch.tensor([r.temperature for r in requests], dtype=torch.float32, device=device)
         greedy = temperatures <= 0
@@ -127,7 +141,7 @@ class TransformersBackend(Backend):
         step_ids, step_mask, step_pos = input_ids, attention, positions
         with torch.inference_mode():
             for step in range(max_new):
-                output = self.model(
+                output = forward(
                     input_ids=step_ids,
                     attention_mask=step_mask,
                     position_ids=step_pos,

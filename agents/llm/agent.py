@@ -128,7 +128,7 @@ class LLMAgent(BatchedAgent):
             self.name = name
         tokenizer = backend.tokenizer
         self.tokenizer = tokenizer
-        self.format = ChatFormat(tokenizer) if tokenizer is not None else None
+        self.format = self.chat_format(tokenizer) if tokenizer is not None else None
         self._stop_ids: list[int] = []
         if self.format is not None:
             ids = {self.format.end_of_turn_id, getattr(tokenizer, "eos_token_id", None)}
@@ -154,6 +154,10 @@ class LLMAgent(BatchedAgent):
         self._started = True
 
     # ------------------------------------------------------------------ hooks for subclasses
+    def chat_format(self, tokenizer: Any) -> ChatFormat:
+        """The token-in chat format (a vision agent renders and encodes images too)."""
+        return ChatFormat(tokenizer)
+
     def format_instructions(self) -> str:
         return FORMAT_INSTRUCTIONS[self.action_format]
 

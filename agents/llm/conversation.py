@@ -31,8 +31,9 @@ class TemplateError(ValueError):
 class ChatFormat:
     """Chat-template pieces of ``tokenizer`` for appending turns as text deltas."""
 
-    def __init__(self, tokenizer: Any):
-        if getattr(tokenizer, "chat_template", None) is None:
+    def __init__(self, tokenizer: Any, chat_template: str | None = None):
+        self.chat_template = chat_template or getattr(tokenizer, "chat_template", None)
+        if self.chat_template is None:
             raise TemplateError("the tokenizer has no chat_template; token-in agents need one")
         self.tokenizer = tokenizer
         self.has_system_role = True
@@ -68,7 +69,7 @@ class ChatFormat:
     # ------------------------------------------------------------------ rendering
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=add_generation_prompt
+            messages, chat_template=self.chat_template, tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
     def encode(self, text: str) -> list[int]:
@@ -83,8 +84,9 @@ class ChatFormat:
         """Ids of a fresh conversation: system + first user message + generation prompt."""
         return self.encode(self.render(self.head_messages(system, user), add_generation_prompt=True))
 
-    def continuation_text(self, completion_ids: list[int], user: str) -> str:
-        """Text to append after a completion to close it and open the next user turn."""
+    def closing_text(self, completion_ids: list[int]) -> str:
+        """Text that closes an assistant turn: the template's assistant suffix, minus the end-of-turn
+        token when the model already sampled it."""
         closing = self.assistant_suffix
         if (
             self.end_of_turn_id is not None
@@ -93,7 +95,11 @@ class ChatFormat:
             and closing.startswith(self.end_of_turn_text)
         ):
             closing = closing[len(self.end_of_turn_text) :]
-        return closing + self.user_prefix + user + self.user_suffix
+        return closing
+
+    def continuation_text(self, completion_ids: list[int], user: str) -> str:
+        """Text to append after a completion to close it and open the next user turn."""
+        return self.closing_text(completion_ids) + self.user_prefix + user + self.user_suffix
 
     def continuation_ids(self, completion_ids: list[int], user: str) -> list[int]:
         return self.encode(self.continuation_text(completion_ids, user))

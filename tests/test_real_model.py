@@ -106,7 +106,7 @@ def overrides(out: Path, *extra: str) -> list[str]:
     return [
         f"run.out_dir={out}", "run.progress=false", "run.tensorboard=false", "run.plot=false", "run.resume=auto",
         f"policy.source={MODEL}", "agent.kind=llm", "agent.max_new_tokens=12", "agent.window=2",
-        "envs.0.kwargs={width: 3, height: 3, max_turns: 3}", "envs.0.tasks=[maze-3x3-train-s3000004]", "envs.0.workers=2",
+        "envs.0.kwargs={width: 2, height: 2, max_turns: 3}", "envs.0.tasks=[maze-2x2-train-s2002000]", "envs.0.workers=2",
         "rollout.group_size=2", "rollout.batch_episodes=2", "data.seed_with_oracle=true", "data.fsync=false",
         "data.drop_uniform_groups=false", "eval.episodes_per_task=0", "optim.lr=1e-4", "optim.minibatches=1", *extra,
     ]
@@ -115,8 +115,9 @@ def overrides(out: Path, *extra: str) -> list[str]:
 def _next_generation_logprobs(model, tokenizer) -> list[float]:
     from envgym.agents.backends.transformers_backend import TransformersBackend
 
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Which way, north or south?"}], add_generation_prompt=True)
-    gen = TransformersBackend(model, tokenizer).generate([GenerationRequest(prompt_ids=list(prompt), max_new_tokens=6, seed=1)])[0]
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Which way, north or south?"}], add_generation_prompt=True, tokenize=False)
+    prompt = tokenizer.encode(text, add_special_tokens=False)
+    gen = TransformersBackend(model, tokenizer).generate([GenerationRequest(prompt_ids=prompt, max_new_tokens=6, seed=1)])[0]
     return gen.logprobs
 
 

@@ -93,6 +93,17 @@ STRUCTURAL = {
     "envgym/WebTaskBoard-v0": {"priority", "role"},
 }
 
+def with_cart(state: dict) -> dict:
+    """The shop with two items in the cart, so that the cart, promo and checkout forms are reachable."""
+    lines = [p for p in state["products"] if p["stock"] > 2][:2]
+    state["cart"] = [{"line_id": f"L{i}", "product_id": p["id"], "qty": 1, "color": (p["colors"] or [""])[0],
+                      "size": (p["sizes"] or [""])[0]} for i, p in enumerate(lines)]
+    return state
+
+
+#: A state (from the seed's) whose pages show every form the app has.
+WITH_EVERY_FORM = {"envgym/WebShop-v0": with_cart}
+
 #: Installed in every page before its own scripts: report CSP violations to the probe.
 PROBE_INIT = """
 document.addEventListener('securitypolicyviolation', (e) =>
@@ -263,6 +274,7 @@ def hostile_state(state: dict, structural: set[str]) -> tuple[dict, int]:
 def test_hostile_text_typed_into_every_form_never_runs(web):
     env, probe = web
     env.reset(options={"task": task(env.env_id)})
+    env.set_state(WITH_EVERY_FORM.get(env.env_id, dict)(env.get_state()))
     before, forms, _, _ = probe.run(crawl(env))
     assert not before, before
     fuzzed, submitted, echoed = probe.run(fuzz_forms(env, forms))

@@ -136,7 +136,8 @@ class DesktopEnv(Env):
             self._infra_failure(f"input failed: {exc}")
         if action.name == "wait":
             time.sleep(action.seconds)
-        self.session.wait_until_stable(timeout=self.settle_timeout)
+        time.sleep(0.02)  # let the X server hand the input to the app before asking whether it is idle
+        self.session.settle([self.app_process.pid], timeout=self.settle_timeout)
         self._check_health()
         if self.app_process.poll() == 0:
             return Transition(feedback=f"{self.app.title} is closed.")
@@ -282,7 +283,7 @@ class DesktopEnv(Env):
                 self._infra_failure(f"{self.app.binary} did not open its window "
                                     f"(exit status {self.app_process.poll()}): {self._app_log()}")
             time.sleep(0.01)
-        self.session.wait_until_stable(min_wait=0.03, quiet=0.08, timeout=self.settle_timeout)
+        self.session.settle([self.app_process.pid], timeout=max(self.settle_timeout, 5.0))
 
     def _stop_app(self) -> None:
         if self.app_process is not None:

@@ -312,6 +312,24 @@ class XSession:
         return out
 
     # ------------------------------------------------------------------ the screen
+    def settle(self, pids: list[int], *, quiet: float = 0.08, timeout: float = 3.0) -> bool:
+        """Wait until the processes ``pids`` (the app) and the X server are idle — every thread asleep
+        and no CPU time used for ``quiet`` s — and then until the screen is still (``False`` when
+        that takes longer than ``timeout`` s: an animation, a busy app).  Idleness, not a still screen
+        alone, says an app has finished: one that maps its window and then loads a file shows a still,
+        empty window for as long as the loading takes."""
+        deadline = time.monotonic() + timeout
+        pids = [*pids, self.processes["xvfb"].pid]
+        last, since = _cpu_ticks(pids), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            ticks = _cpu_ticks(pids)
+            if ticks is None or ticks != last:
+                last, since = ticks, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return self.wait_until_stable(min_wait=0.0, quiet=quiet, timeout=max(0.0, deadline - time.monotonic()))
+
     def wait_until_stable(self, *, min_wait: float = 0.05, quiet: float = 0.1, timeout: float = 3.0,
                           poll: float = 0.02) -> bool:
         """Wait ``min_wait`` s, then until the screen has not changed for ``quiet`` s (``False`` when it
@@ -330,6 +348,27 @@ class XSession:
             elif now - since >= quiet:
                 return True
         return False
+
+
+def _cpu_ticks(pids: list[int]) -> int | None:
+    """CPU clock ticks used so far by every thread of ``pids``, or ``None`` while one of them runs
+    (a runnable thread is not idle, even when it has not been scheduled yet)."""
+    total = 0
+    for pid in pids:
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue  # gone: nothing of it left to wait for
+        for tid in threads:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as handle:
+                    fields = handle.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] in (b"R", b"D"):
+                return None
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
 
 
 def stop_process_group(process: subprocess.Popen, grace: float = 1.0) -> None:

@@ -316,8 +316,9 @@ def test_hae_hand_computed():
     res = hierarchical_advantages(r, np.zeros(4, dtype=int), np.arange(4), switch, v_high, v_low, v_term, gamma=0.5, lam=0.5, lam_seg=0.5)
     np.testing.assert_allclose(res.a_low, [0.625, -1.5, 1.25, 3.0])
     np.testing.assert_allclose(res.a_high, [-1.625, 0.0, 1.0, 0.0])
-    np.testing.assert_allclose(res.a_term, [0.5, 0.0, 1.0, 3.0])
-    np.testing.assert_allclose(res.returns_term, [1.5, 1.0, 2.0, 4.0])
+    # switch head (HiPER's code): return to the segment end + γ·V_high(next segment start) = 1 after turn 1
+    np.testing.assert_allclose(res.returns_term, [1.0 + 0.5 * (0.0 + 0.5 * 1.0), 0.0 + 0.5 * 1.0, 0.0 + 0.5 * 4.0, 4.0])
+    np.testing.assert_allclose(res.a_term, res.returns_term - v_term)
     np.testing.assert_allclose(res.returns_high, [1.375, 0.0, 2.0, 0.0])
     np.testing.assert_allclose(res.returns_low, res.a_low + v_low)
     assert res.segment_start.tolist() == [True, False, True, False]

@@ -103,7 +103,9 @@ class PolicyConfig(_Section):
 
 
 class AgentConfig(_Section):
-    kind: Literal["choice", "llm", "hierarchical"] = "choice"
+    kind: Literal["choice", "llm", "hierarchical", "hierarchical_choice"] = Field(
+        "choice", description="choice: constrained among admissible actions; hierarchical_choice: the same for "
+        "HiPER's switch/subgoal/action format (envs with admissible_subgoals); llm, hierarchical: free text")
     observation: str = Field("text", description="choice agent: 'text' or a formatter from envgym.agents.observation_formatters")
     system_prompt: str | None = None
     temperature: float = Field(1.0, ge=0)
@@ -142,6 +144,8 @@ class AlgoConfig(_Section):
     @field_validator("estimator")
     @classmethod
     def _known_estimator(cls, value: str) -> str:
+    hae_norm_adv: bool = Field(True, description="HAE: whiten A^low, A^H and A^term each over the turns they train (HiPER's norm_adv)")
+    gae_whiten: bool = Field(True, description="GAE: whiten the advantages over the batch (verl always does)")
         if value not in ESTIMATORS:
             raise ValueError(f"unknown estimator {value!r}; known: {', '.join(ESTIMATORS)}")
         return value
@@ -151,7 +155,9 @@ class LossConfig(_Section):
     kind: Literal["ppo", "gspo"] = "ppo"
     eps_low: float = Field(0.2, ge=0, lt=1, description="clip range below: ratio ≥ 1 − eps_low")
     eps_high: float = Field(0.2, ge=0, description="clip range above: ratio ≤ 1 + eps_high")
-    agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = "token-mean"
+    clip_ratio_c: float | None = Field(None, gt=1, description="dual clip: cap the loss of negative-advantage tokens at −c·A (verl: 3.0); None = off")
+    agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = Field(
+        "token-mean", description="loss aggregation; when not set: seq-mean-token-mean for gspo (as verl), token-mean for ppo")
     kl_coef: float = Field(0.0, ge=0)
     entropy_coef: float = Field(0.0, ge=0)
     objective: Literal["auto", "standard", "decoupled"] = "auto"
@@ -164,6 +170,13 @@ class LossConfig(_Section):
 class OptimConfig(_Section):
     lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    @model_validator(mode="before")
+    @classmethod
+    def _gspo_aggregates_per_sequence(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "gspo" and "agg" not in data:
+            return {**data, "agg": "seq-mean-token-mean"}
+        return data
+
     lr_final_ratio: float = Field(0.1, ge=0, le=1, description="lr at run.steps = lr · this (linear/cosine)")
     schedule_steps: int | None = Field(None, ge=1, description="length of the decay; default run.steps")
     betas: tuple[float, float] = (0.9, 0.999)
@@ -184,12 +197,32 @@ class DataConfig(_Section):
     drop_uniform_groups: bool = True
     max_resamples: int = Field(2, ge=0, description="resamples of an all-equal group before it is accepted anyway")
     replay_successes: bool = True
+class StepJudgeConfig(_Section):
+    """Drop turns a step judge grades below ``threshold`` (envgym.trainers.step_judge)."""
+
+    kind: Literal["none", "env", "llm"] = Field("none", description="env: the env's info['step_grade']; llm: an LLM over an OpenAI-compatible endpoint")
+    threshold: float = _unit(0.5, "keep turns graded at least this")
+    keep_ungraded: bool = Field(True, description="keep turns the judge did not grade (no env grade, an LLM call that failed)")
+    base_url: str | None = Field(None, description="llm: the endpoint, e.g. http://127.0.0.1:8000/v1")
+    model: str | None = Field(None, description="llm: the model name the endpoint serves")
+    api_key_env: str | None = Field(None, description="llm: name of the environment variable holding the API key")
+    max_concurrency: int = Field(16, ge=1, description="llm: requests in flight")
+    timeout_s: float = Field(60.0, gt=0, description="llm: per request")
+
+    @model_validator(mode="after")
+    def _llm_needs_an_endpoint(self) -> StepJudgeConfig:
+        if self.kind == "llm" and not (self.base_url and self.model):
+            raise ValueError("step_judge.kind=llm needs base_url and model")
+        return self
+
+
     replay_weight: Literal["one", "importance"] = "one"
     success_bank_size: int = Field(4, ge=1)
     seed_with_oracle: bool = False
     adaptive_tasks: bool = True
     min_task_weight: float = Field(0.1, gt=0, le=1)
-    step_filter_rho: float = Field(1.0, gt=0, le=1)
+    step_filter_rho: float = Field(1.0, gt=0, le=1, description="entropy step filter: train on the top-ρ turns by mean token entropy (1 = off)")
+    step_judge: StepJudgeConfig = Field(default_factory=StepJudgeConfig)
     fsync: bool = Field(True, description="fsync every stored episode (power-loss safe); whole-line appends are SIGKILL-safe without it")
     store_observations: Literal["full", "text", "none"] = Field("text", description="what of each observation the store keeps")
 
@@ -197,6 +230,12 @@ class DataConfig(_Section):
 class EvalConfig(_Section):
     episodes_per_task: int = Field(8, ge=0)
     temperature: float = Field(1.0, ge=0)
+    @model_validator(mode="after")
+    def _llm_judge_reads_observations(self) -> DataConfig:
+        if self.step_judge.kind == "llm" and self.store_observations == "none":
+            raise ValueError("step_judge.kind=llm reads what the agent saw: set store_observations to text or full")
+        return self
+
     tasks: TaskSelection | list[str] | None = Field(None, description="held-out tasks of every env, e.g. {split: test}")
     train_tasks: int | None = Field(None, ge=1, description="evaluate on the first k training tasks (None = all)")
     every: int = Field(0, ge=0, description="evaluate every k steps (0 = before and after only)")

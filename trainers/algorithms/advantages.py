@@ -145,8 +145,10 @@ def gigpo_advantages(
 
     ``normalize_std=False`` drops the std division in the episode term (and, unless
     ``step_normalize_std`` says otherwise, in the step term) — verl-agent's ``mean_norm`` mode.
-    ``singleton`` flags rows of groups with one trajectory (then ``A^E = 0`` and every step group is a
-    singleton, so ``A = 0``); ``components`` has ``episode``, ``step``, ``step_singleton``.
+    ``singleton`` flags rows of groups with one trajectory (then ``A^E = 0``, but step groups still
+    form wherever that trajectory revisits an anchor state: its rows from the same state are compared
+    with each other, so ``A^S`` need not be 0); ``components`` has ``episode``, ``step``,
+    ``step_singleton``.
     ``returns`` holds ``R_t``.
     """
     rewards = _as_float(rewards, "rewards")

@@ -13,7 +13,12 @@ import numpy as np
 
 from envgym.trainers.algorithms.grouping import TrajectoryLayout, reverse_linear_scan_sorted
 
-__all__ = ["HAEResult", "hierarchical_advantages", "hierarchical_token_advantages"]
+__all__ = ["PART_ACTION", "PART_NONE", "PART_PAD", "PART_SUBGOAL", "PART_SWITCH", "HAEResult", "hierarchical_advantages",
+           "hierarchical_token_advantages", "part_masks_from_codes", "whiten_rows"]
+
+#: codes of a turn's completion tokens (``parts [N, C]``): padding, no part (whitespace, end of turn),
+#: the switch decision, the subgoal, the action
+PART_PAD, PART_NONE, PART_SWITCH, PART_SUBGOAL, PART_ACTION = -1, 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,16 @@ def hierarchical_advantages(
       ``δ^H_k = R_k + γ^{d_k} V_high(s_{k+1}) − V_high(s_k)``,
       ``A^H_k = δ^H_k + (γ^{d_k} λ_seg) A^H_{k+1}``; reported on the row ``s_k``.
 
-    Switch (termination) head: ``G_t = Σ_{k≥t} γ^{k−t} r_k`` to the episode end,
-    ``A^term_t = G_t − V_term(t)`` (``V_term = 0`` when not given).
+    Switch (termination) head, as HiPER's released code computes it: the return to the end of the
+    turn's segment, bootstrapped with the planner's value where the next segment starts,
+      ``G^term_t = Σ_{j=t}^{e_k} γ^{j−t} r_j + γ^{e_k−t+1} V_high(s_{k+1})`` (``e_k`` the segment's last
+      turn; ``V_high = 0`` after the episode's last segment),
+      ``A^term_t = G^term_t − V_term(t)`` (``V_term = 0`` when not given).
+    (A Monte-Carlo return to the episode end would make the switch head's target as noisy as the
+    whole remaining episode; the bootstrap keeps it local to the decision's segment.)
 
     Value targets: ``returns_low = A^low + V_low``, ``returns_high = A^H + V_high(s_k)``,
-    ``returns_term = G_t``.  ``v_high`` is read at segment starts only.
+    ``returns_term = G^term_t``.  ``v_high`` is read at segment starts only.
     """
     n = np.asarray(rewards).size
     layout = TrajectoryLayout.build(traj_ids, turn_index)
@@ -80,9 +90,10 @@ def hierarchical_advantages(
     seg_start = layout.to_sorted(sw) | layout.is_first
     seg_end = layout.is_last.copy()
     seg_end[:-1] |= seg_start[1:]
-    a_low = _low_level(layout, r, vl, vh, seg_end, gamma, lam)
+    boot = _segment_bootstrap(layout, vh, seg_end)
+    a_low = _low_level(layout, r, vl, boot, seg_end, gamma, lam)
     a_high, ret_high = _high_level(layout, r, vh, seg_start, seg_end, gamma, lam_seg)
-    g = reverse_linear_scan_sorted(r, gamma, layout.is_last, layout.max_len)  # switch head: MC return to the end
+    g = reverse_linear_scan_sorted(r + gamma * boot, gamma, seg_end, layout.max_len)  # switch head
     seg_index = np.cumsum(seg_start) - 1
     seg_index = seg_index - seg_index[layout.is_first][np.cumsum(layout.is_first) - 1]  # numbered per trajectory
     back = layout.to_original
@@ -107,17 +118,21 @@ def _sorted_column(layout: TrajectoryLayout, x: np.ndarray | None, name: str, n:
     return layout.to_sorted(arr)
 
 
-def _low_level(layout: TrajectoryLayout, r: np.ndarray, vl: np.ndarray, vh: np.ndarray, seg_end: np.ndarray,
+def _segment_bootstrap(layout: TrajectoryLayout, vh: np.ndarray, seg_end: np.ndarray) -> np.ndarray:
+    """Per sorted row: ``V_high`` of the next segment's start on a segment's last turn (0 after the
+    trajectory's last turn and on every other row)."""
+    nxt_vh = np.zeros(vh.size)
+    nxt_vh[:-1] = vh[1:]
+    return np.where(seg_end & ~layout.is_last, nxt_vh, 0.0)
+
+
+def _low_level(layout: TrajectoryLayout, r: np.ndarray, vl: np.ndarray, boot: np.ndarray, seg_end: np.ndarray,
                gamma: float, lam: float) -> np.ndarray:
     """Executor GAE inside segments (rows sorted by trajectory, turn): ``A^low``, the recursion reset
-    at each segment end, where the bootstrap is ``V_high`` of the next segment's start (0 after the
-    trajectory's last turn)."""
-    n = r.size
-    nxt_vl = np.zeros(n)
+    at each segment end, where the bootstrap is ``boot`` (``V_high`` of the next segment's start)."""
+    nxt_vl = np.zeros(r.size)
     nxt_vl[:-1] = vl[1:]
-    nxt_vh = np.zeros(n)
-    nxt_vh[:-1] = vh[1:]
-    v_next = np.where(seg_end, np.where(layout.is_last, 0.0, nxt_vh), nxt_vl)
+    v_next = np.where(seg_end, boot, nxt_vl)
     return reverse_linear_scan_sorted(r + gamma * v_next - vl, gamma * lam, seg_end, layout.max_len)
 
 
@@ -179,3 +194,28 @@ def hierarchical_token_advantages(
         + np.where(swt, np.asarray(a_term, dtype=np.float64)[:, None], 0.0)
     )
     return adv, act | sub_trained | swt
+
+
+def part_masks_from_codes(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(action, subgoal, switch)`` masks ``[N, C]`` from part codes (``PART_*``).
+
+    A row with no marked token (a malformed completion: the agent could not find its parts) counts
+    every completion token as an action token, so what the agent wrote still gets the executor's
+    advantage (a negative one, typically) instead of no gradient at all.
+    """
+    parts = np.asarray(parts)
+    act, sub, swt = parts == PART_ACTION, parts == PART_SUBGOAL, parts == PART_SWITCH
+    unmarked = ~(act | sub | swt).any(axis=1, keepdims=True)
+    return act | (unmarked & (parts != PART_PAD)), sub, swt
+
+
+def whiten_rows(x: np.ndarray, rows: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """``(x − mean_R x) / (std_R x + ε)`` over the rows ``R`` (population std), others unchanged;
+    fewer than two rows: unchanged."""
+    rows = np.asarray(rows, dtype=bool)
+    if rows.sum() < 2:
+        return x
+    sel = x[rows]
+    out = x.copy()
+    out[rows] = (sel - sel.mean()) / (sel.std() + eps)
+    return out

@@ -78,18 +78,28 @@ def gspo_log_ratio(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tenso
     return seq.detach().unsqueeze(-1) + logp - logp.detach()
 
 
-def ppo_clip_loss_matrix(log_ratio: torch.Tensor, advantages: torch.Tensor, eps_low: float, eps_high: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-token PPO-clip loss with asymmetric clip range.
+def ppo_clip_loss_matrix(log_ratio: torch.Tensor, advantages: torch.Tensor, eps_low: float, eps_high: float,
+                         clip_ratio_c: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-token PPO-clip loss with asymmetric clip range and optional dual clip.
 
     ``ρ = exp(log_ratio)``; ``ℓ = −min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A)``.
-    Returns ``(ℓ, ρ, clipped)`` where ``clipped`` marks tokens whose gradient the clip removed
-    (``A > 0 ∧ ρ > 1 + ε_high`` or ``A < 0 ∧ ρ < 1 − ε_low``).
+    Dual clip (verl's ``clip_ratio_c = c > 1``, Ye et al. 2020): for ``A < 0`` the loss is also capped,
+    ``ℓ = min(ℓ, −c·A)``, so a token whose ratio exploded (``ρ > c``) under a negative advantage stops
+    pushing (its gradient is 0).
+    Returns ``(ℓ, ρ, clipped)`` where ``clipped`` marks tokens whose gradient a clip removed
+    (``A > 0 ∧ ρ > 1 + ε_high``, ``A < 0 ∧ ρ < 1 − ε_low``, or ``A < 0 ∧ ρ > c``).
     """
     ratio = torch.exp(log_ratio)
     surr1 = ratio * advantages
     surr2 = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high) * advantages
     loss = -torch.minimum(surr1, surr2)
     clipped = ((advantages > 0) & (ratio > 1.0 + eps_high)) | ((advantages < 0) & (ratio < 1.0 - eps_low))
+    if clip_ratio_c is not None:
+        if clip_ratio_c <= 1.0:
+            raise ValueError(f"clip_ratio_c must be > 1, got {clip_ratio_c}")
+        negative = advantages < 0
+        loss = torch.where(negative, torch.minimum(loss, -clip_ratio_c * advantages), loss)
+        clipped = clipped | (negative & (ratio > clip_ratio_c))
     return loss, ratio, clipped
 
 
@@ -151,6 +161,7 @@ def policy_loss(
     algo: Literal["ppo", "gspo"] = "ppo",
     eps_low: float = 0.2,
     eps_high: float = 0.2,
+    clip_ratio_c: float | None = None,
     agg: AggMode = "token-mean",
     norm_const: float | None = None,
     ref_logp: torch.Tensor | None = None,
@@ -165,7 +176,8 @@ def policy_loss(
 
     ``log ρ = log π_θ − log π_old`` (``algo="ppo"``) or the GSPO-token log ratio (``algo="gspo"``,
     value ``log s_i = mean_t log π_θ/π_old`` per sequence, see :func:`gspo_log_ratio`);
-    ``ℓ_t = −w_t · min(ρ_t A_t, clip(ρ_t, 1 − ε_low, 1 + ε_high) A_t)`` with ``w`` from
+    ``ℓ_t = −w_t · min(ρ_t A_t, clip(ρ_t, 1 − ε_low, 1 + ε_high) A_t)`` (capped at ``−c·A_t`` for
+    ``A_t < 0`` with the dual clip ``clip_ratio_c = c``, see :func:`ppo_clip_loss_matrix`) with ``w`` from
     :func:`importance_weights` (``old_logp`` vs ``rollout_logp``; ``w = 1`` without ``rollout_logp``);
     ``loss = agg(ℓ) + β · agg(k3(π_θ, π_ref))`` (β = ``kl_coef``, same mask and aggregation).
     Metrics: ``pg_loss``, ``clip_frac`` (tokens whose gradient the clip removed), ``ratio_mean``,
@@ -183,7 +195,7 @@ def policy_loss(
         log_ratio = gspo_log_ratio(logp, old_logp, mask)
     else:
         raise ValueError(f"algo must be 'ppo' or 'gspo', got {algo!r}")
-    loss_mat, ratio, clipped = ppo_clip_loss_matrix(log_ratio, adv, eps_low, eps_high)
+    loss_mat, ratio, clipped = ppo_clip_loss_matrix(log_ratio, adv, eps_low, eps_high, clip_ratio_c)
     metrics: dict[str, float] = {}
     if rollout_logp is not None:
         w, is_metrics = importance_weights(old_logp, rollout_logp, mask, level=is_level, mode=is_mode, cap=is_cap, band=is_band)
@@ -216,6 +228,7 @@ def decoupled_ppo_loss(
     *,
     eps_low: float = 0.2,
     eps_high: float = 0.2,
+    clip_ratio_c: float | None = None,
     behav_weight_cap: float | None = None,
     behav_weight_mode: Literal["mask", "truncate"] = "mask",
     agg: AggMode = "token-mean",
@@ -234,10 +247,10 @@ def decoupled_ppo_loss(
     cap = float("inf") if behav_weight_cap is None else float(behav_weight_cap)
     if behav_weight_mode == "mask":
         return policy_loss(
-            logp, prox_logp, advantages, mask, eps_low=eps_low, eps_high=eps_high, agg=agg, norm_const=norm_const,
+            logp, prox_logp, advantages, mask, eps_low=eps_low, eps_high=eps_high, clip_ratio_c=clip_ratio_c, agg=agg, norm_const=norm_const,
             ref_logp=ref_logp, kl_coef=kl_coef, rollout_logp=behav_logp, is_mode="mask", is_band=(0.0, cap),
         )
     return policy_loss(
-        logp, prox_logp, advantages, mask, eps_low=eps_low, eps_high=eps_high, agg=agg, norm_const=norm_const,
+        logp, prox_logp, advantages, mask, eps_low=eps_low, eps_high=eps_high, clip_ratio_c=clip_ratio_c, agg=agg, norm_const=norm_const,
         ref_logp=ref_logp, kl_coef=kl_coef, rollout_logp=behav_logp, is_mode="truncate", is_cap=cap,
     )

@@ -40,3 +40,11 @@ class ThreeHeadValue(nn.Module):
     def forward(self, hidden: torch.Tensor) -> ThreeValues:
         out = self.heads(self.trunk(hidden))
         return ThreeValues(v_high=out[..., 0], v_low=out[..., 1], v_term=out[..., 2])
+
+    def at_turn(self, hidden: torch.Tensor) -> ThreeValues:
+        """Values of turns from ``hidden [N, 2, H]``: position 0 = the turn's prompt end (the state,
+        and the subgoal it carries over: ``V_high``, ``V_term``), position 1 = the end of the turn's
+        subgoal (state + chosen subgoal: ``V_low``; the prompt end again for turns without one), as
+        HiPER's code reads its values."""
+        state, with_goal = self(hidden[:, 0]), self(hidden[:, 1])
+        return ThreeValues(v_high=state.v_high, v_low=with_goal.v_low, v_term=state.v_term)

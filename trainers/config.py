@@ -103,10 +103,12 @@ class PolicyConfig(_Section):
 
 
 class AgentConfig(_Section):
-    kind: Literal["choice", "llm", "hierarchical", "hierarchical_choice"] = Field(
+    kind: Literal["choice", "llm", "hierarchical", "hierarchical_choice", "click_grid"] = Field(
         "choice", description="choice: constrained among admissible actions; hierarchical_choice: the same for "
-        "HiPER's switch/subgoal/action format (envs with admissible_subgoals); llm, hierarchical: free text")
+        "HiPER's switch/subgoal/action format (envs with admissible_subgoals); llm, hierarchical: free text; "
+        "click_grid: a vision-language policy clicking on a grid")
     observation: str = Field("text", description="choice agent: 'text' or a formatter from envgym.agents.observation_formatters")
+    click_grid: tuple[int, int] = Field((8, 6), description="click_grid agent (vision-language policies): columns x rows of the click grid")
     system_prompt: str | None = None
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(32, ge=1)
@@ -140,12 +142,12 @@ class AlgoConfig(_Section):
     lam_seg: float = _unit(0.95, "HAE: λ across segments")
     gigpo_episode_stats: Literal["trajectory", "row"] = "trajectory"
     hae_segment_len: int = Field(4, ge=1, description="flat agents without subgoals: a segment every k turns")
+    hae_norm_adv: bool = Field(True, description="HAE: whiten A^low, A^H and A^term each over the turns they train (HiPER's norm_adv)")
+    gae_whiten: bool = Field(True, description="GAE: whiten the advantages over the batch (verl always does)")
 
     @field_validator("estimator")
     @classmethod
     def _known_estimator(cls, value: str) -> str:
-    hae_norm_adv: bool = Field(True, description="HAE: whiten A^low, A^H and A^term each over the turns they train (HiPER's norm_adv)")
-    gae_whiten: bool = Field(True, description="GAE: whiten the advantages over the batch (verl always does)")
         if value not in ESTIMATORS:
             raise ValueError(f"unknown estimator {value!r}; known: {', '.join(ESTIMATORS)}")
         return value
@@ -166,10 +168,6 @@ class LossConfig(_Section):
     is_cap: float = Field(2.0, gt=0, description="cap C of the truncated importance weight")
     value_coef: float = Field(0.5, ge=0)
 
-
-class OptimConfig(_Section):
-    lr: float = Field(1e-3, gt=0)
-    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     @model_validator(mode="before")
     @classmethod
     def _gspo_aggregates_per_sequence(cls, data: Any) -> Any:
@@ -177,6 +175,10 @@ class OptimConfig(_Section):
             return {**data, "agg": "seq-mean-token-mean"}
         return data
 
+
+class OptimConfig(_Section):
+    lr: float = Field(1e-3, gt=0)
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     lr_final_ratio: float = Field(0.1, ge=0, le=1, description="lr at run.steps = lr · this (linear/cosine)")
     schedule_steps: int | None = Field(None, ge=1, description="length of the decay; default run.steps")
     betas: tuple[float, float] = (0.9, 0.999)
@@ -193,10 +195,6 @@ class OptimConfig(_Section):
         return value
 
 
-class DataConfig(_Section):
-    drop_uniform_groups: bool = True
-    max_resamples: int = Field(2, ge=0, description="resamples of an all-equal group before it is accepted anyway")
-    replay_successes: bool = True
 class StepJudgeConfig(_Section):
     """Drop turns a step judge grades below ``threshold`` (envgym.trainers.step_judge)."""
 
@@ -216,6 +214,10 @@ class StepJudgeConfig(_Section):
         return self
 
 
+class DataConfig(_Section):
+    drop_uniform_groups: bool = True
+    max_resamples: int = Field(2, ge=0, description="resamples of an all-equal group before it is accepted anyway")
+    replay_successes: bool = True
     replay_weight: Literal["one", "importance"] = "one"
     success_bank_size: int = Field(4, ge=1)
     seed_with_oracle: bool = False
@@ -226,16 +228,16 @@ class StepJudgeConfig(_Section):
     fsync: bool = Field(True, description="fsync every stored episode (power-loss safe); whole-line appends are SIGKILL-safe without it")
     store_observations: Literal["full", "text", "none"] = Field("text", description="what of each observation the store keeps")
 
-
-class EvalConfig(_Section):
-    episodes_per_task: int = Field(8, ge=0)
-    temperature: float = Field(1.0, ge=0)
     @model_validator(mode="after")
     def _llm_judge_reads_observations(self) -> DataConfig:
         if self.step_judge.kind == "llm" and self.store_observations == "none":
             raise ValueError("step_judge.kind=llm reads what the agent saw: set store_observations to text or full")
         return self
 
+
+class EvalConfig(_Section):
+    episodes_per_task: int = Field(8, ge=0)
+    temperature: float = Field(1.0, ge=0)
     tasks: TaskSelection | list[str] | None = Field(None, description="held-out tasks of every env, e.g. {split: test}")
     train_tasks: int | None = Field(None, ge=1, description="evaluate on the first k training tasks (None = all)")
     every: int = Field(0, ge=0, description="evaluate every k steps (0 = before and after only)")

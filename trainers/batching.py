@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from envgym.trainers.algorithms.hierarchical import PART_ACTION, PART_NONE, PART_PAD, PART_SUBGOAL, PART_SWITCH
 from envgym.trainers.data_manager import Group
 
 
@@ -41,6 +42,8 @@ class TurnRows:
     replay: list[bool] = field(default_factory=list)
     switch: list[bool] = field(default_factory=list)
     success: list[bool] = field(default_factory=list)
+    parts: list[list[int] | None] = field(default_factory=list)  # hierarchical agents: PART_* code per completion token
+    step_keep: list[bool] = field(default_factory=list)  # the data manager's step judge (True when ungraded)
     images: list[list[dict[str, Any]] | None] = field(default_factory=list)  # vision turns: the prompt's image refs
 
     def __len__(self) -> int:
@@ -58,7 +61,17 @@ class TurnRows:
             "replay": np.asarray(self.replay, dtype=bool),
             "switch": np.asarray(self.switch, dtype=bool),
         }
+            **({"parts": self.part_matrix()} if any(p is not None for p in self.parts) else {}),
 
+
+    def part_matrix(self) -> np.ndarray:
+        """``[N, C]`` part codes (``PART_*`` of :mod:`envgym.trainers.algorithms.hierarchical`), ``C`` the
+        longest completion; ``PART_PAD`` past each completion, ``PART_NONE`` on rows without parts."""
+        width = max((len(c) for c in self.completion_ids), default=0)
+        out = np.full((len(self), width), PART_PAD, dtype=np.int8)
+        for i, (codes, completion) in enumerate(zip(self.parts, self.completion_ids)):
+            out[i, : len(completion)] = PART_NONE if codes is None else codes
+        return out
 
 def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperature: float = 1.0) -> TurnRows:
     """One row per trained turn of every episode of ``groups``.
@@ -111,12 +124,29 @@ def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperat
                 rows.switch.append(bool(switch))
                 rows.success.append(bool(episode.success))
                 rows.images.append(turn.images)
+                rows.parts.append(part_codes(turn.extra, len(turn.completion_ids)))
+                rows.step_keep.append(bool(turn.extra.get("step_keep", True)))
             traj_counter += 1
     return rows
 
 
 @dataclass
 class TokenBatch:
+def part_codes(extra: dict[str, Any], length: int) -> list[int] | None:
+    """The ``PART_*`` code of each completion token from a hierarchical agent's ``switch_mask``,
+    ``subgoal_mask`` and ``action_mask`` (``None`` when the turn has none)."""
+    masks = [(extra.get(f"{part}_mask"), code) for part, code in
+             (("switch", PART_SWITCH), ("subgoal", PART_SUBGOAL), ("action", PART_ACTION))]
+    if any(m is None or len(m) != length for m, _ in masks):
+        return None
+    codes = [PART_NONE] * length
+    for mask, code in masks:
+        for j, bit in enumerate(mask):
+            if bit:
+                codes[j] = code
+    return codes
+
+
     input_ids: Any  # [N, L] long
     attention_mask: Any  # [N, L] long
     loss_mask: Any  # [N, L] float
@@ -127,6 +157,7 @@ class TokenBatch:
     prompt_end: Any  # [N] long, index of the last prompt token
     temperature: Any  # [N] float
     constrained: list[tuple[int, int, list[int]]]  # (row, col, allowed ids) with ≥ 2 allowed ids
+    subgoal_end: Any  # [N] long, index of the last subgoal token (hierarchical agents), else prompt_end
     rows: np.ndarray  # indices into TurnRows
     images: list[list[dict[str, Any]]] = field(default_factory=list)  # per row: its image refs, in order
 
@@ -149,6 +180,7 @@ def token_batch(rows: TurnRows, index: np.ndarray | list[int], pad_id: int, devi
     prompt_end = torch.zeros(n, dtype=torch.long)
     constrained: list[tuple[int, int, list[int]]] = []
     for r, i in enumerate(index):
+    subgoal_end = torch.zeros(n, dtype=torch.long)
         prompt, completion = rows.prompt_ids[i], rows.completion_ids[i]
         p, c = len(prompt), len(completion)
         input_ids[r, : p + c] = torch.tensor(prompt + completion, dtype=torch.long)
@@ -156,6 +188,9 @@ def token_batch(rows: TurnRows, index: np.ndarray | list[int], pad_id: int, devi
         prompt_end[r] = p - 1
         comp_index[r, :c] = torch.arange(p, p + c)
         comp_ids[r, :c] = torch.tensor(completion, dtype=torch.long)
+        codes = rows.parts[i] if rows.parts else None
+        sub = [j for j, code in enumerate(codes or []) if code == PART_SUBGOAL]
+        subgoal_end[r] = p + sub[-1] if sub else p - 1
         allowed = rows.allowed[i]
         for j in range(c):
             ids = allowed[j] if allowed is not None and j < len(allowed) else None
@@ -168,9 +203,11 @@ def token_batch(rows: TurnRows, index: np.ndarray | list[int], pad_id: int, devi
         if rows.rollout_logp[i] is not None:
             rollout[r, :c] = torch.tensor(rows.rollout_logp[i], dtype=torch.float32)
     temperature = torch.tensor([rows.temperature[i] for i in index], dtype=torch.float32)
-    batch = TokenBatch(input_ids, attention, loss_mask, comp_index, comp_ids, comp_mask, rollout, prompt_end, temperature, constrained, index)
+    batch = TokenBatch(input_ids, attention, loss_mask, comp_index, comp_ids, comp_mask, rollout, prompt_end, subgoal_end,
+                       temperature, constrained, index)
     batch.images = [list(rows.images[i] or []) for i in index] if rows.images else []
     if str(device) != "cpu":
-        for name in ("input_ids", "attention_mask", "loss_mask", "comp_index", "comp_ids", "comp_mask", "rollout_logp", "prompt_end", "temperature"):
+        for name in ("input_ids", "attention_mask", "loss_mask", "comp_index", "comp_ids", "comp_mask", "rollout_logp",
+                     "prompt_end", "subgoal_end", "temperature"):
             setattr(batch, name, getattr(batch, name).to(device))
     return batch

@@ -103,12 +103,10 @@ class PolicyConfig(_Section):
 
 
 class AgentConfig(_Section):
-    kind: Literal["choice", "llm", "hierarchical", "hierarchical_choice", "click_grid"] = Field(
+    kind: Literal["choice", "llm", "hierarchical", "hierarchical_choice"] = Field(
         "choice", description="choice: constrained among admissible actions; hierarchical_choice: the same for "
-        "HiPER's switch/subgoal/action format (envs with admissible_subgoals); llm, hierarchical: free text; "
-        "click_grid: a vision-language policy clicking on a grid")
+        "HiPER's switch/subgoal/action format (envs with admissible_subgoals); llm, hierarchical: free text")
     observation: str = Field("text", description="choice agent: 'text' or a formatter from envgym.agents.observation_formatters")
-    click_grid: tuple[int, int] = Field((8, 6), description="click_grid agent (vision-language policies): columns x rows of the click grid")
     system_prompt: str | None = None
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(32, ge=1)

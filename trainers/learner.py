@@ -90,8 +90,9 @@ class Learner:
 
     # ------------------------------------------------------------------ forward
     def completion_logprobs(self, batch: TokenBatch, *, model: Any = None, need_hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """``(logp [N, C], entropy [N, C], prompt-end hidden [N, H] or None)`` of the completion
-        tokens under ``model`` (default: the learner's), masked/tempered as they were sampled."""
+        """``(logp [N, C], entropy [N, C], value hidden states [N, 2, H] or None)`` of the completion
+        tokens under ``model`` (default: the learner's), masked/tempered as they were sampled; the
+        hidden states are those at the prompt end and at the subgoal end (:meth:`ThreeHeadValue.at_turn`)."""
         lm = _causal_lm(model or self.model)
         images = self.images.inputs(lm, batch.images, batch.input_ids, batch.attention_mask) if self.images else {}
         hidden = lm.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, **images).last_hidden_state
@@ -112,7 +113,8 @@ class Learner:
         entropy = -(probs * torch.where(probs > 0, logp_all, torch.zeros_like(logp_all))).sum(-1)
         end_hidden = None
         if need_hidden:
-            end_hidden = hidden.gather(1, batch.prompt_end.view(n, 1, 1).expand(n, 1, hidden.shape[-1])).squeeze(1)
+            where = torch.stack([batch.prompt_end, batch.subgoal_end], dim=1)
+            end_hidden = hidden.gather(1, where.view(n, 2, 1).expand(n, 2, hidden.shape[-1]))
         return logp * batch.comp_mask, entropy * batch.comp_mask, end_hidden
 
     def row_logprobs(self, rows: TurnRows, index: np.ndarray, *, model: Any = None, need_hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -200,7 +202,7 @@ class Learner:
                 parts["mask"].append(comp_mask.cpu())
                 parts["ent_row"].append((ent.sum(-1) / comp_mask.sum(-1).clamp_min(1)).cpu())
                 if need_values and hid is not None:
-                    v = self.value_head(hid)
+                    v = self.value_head.at_turn(hid)
                     parts["values"].append(torch.stack([v.v_high, v.v_low, v.v_term], -1).float().cpu())
                 if self.ref_model is not None:
                     parts["ref"].append(self.row_logprobs(rows, chunk, model=self.ref_model)[0].cpu())
@@ -218,8 +220,10 @@ class Learner:
         )
 
     def _keep_rows(self, rows: TurnRows, adv: np.ndarray, prox: _Proximal, metrics: dict[str, float]) -> np.ndarray:
-        """Rows that carry a policy gradient: non-zero advantage, and in the top-ρ by entropy."""
-        keep = np.abs(adv) > 1e-8
+        """Rows that carry a policy gradient: a non-zero advantage (on some token), kept by the data
+        manager's step judge, and in the top-ρ by entropy."""
+        keep = (np.abs(np.nan_to_num(adv)) > 1e-8).reshape(len(rows), -1).any(axis=1)
+        keep &= np.asarray(rows.step_keep, dtype=bool)
         rho = self.config.data.step_filter_rho
         if rho < 1.0:
             width = max(p.shape[1] for p in prox.token_entropy)
@@ -271,7 +275,9 @@ class Learner:
         old = prox.old[mb, :c].to(self.device)
         behav = self._behaviour_logp(rows, mb, c, old)
         mask = comp_mask * torch.tensor(keep[mb], dtype=torch.float32, device=self.device).view(-1, 1)
-        advantages = torch.tensor(adv[mb], dtype=torch.float32, device=self.device)
+        advantages, token_mask = _advantage_tensor(adv, mb, c, self.device)
+        if token_mask is not None:
+            mask = mask * token_mask
         ref = prox.ref[mb, :c].to(self.device) if prox.ref is not None else None
         if use_decoupled and lc.kind == "ppo":
             loss, m = decoupled_ppo_loss(
@@ -289,7 +295,7 @@ class Learner:
             m["entropy_bonus"] = float(ent_bonus.detach())
         if self.value_head is not None and hid is not None and targets:
             tgt = {k: torch.tensor(val[mb], dtype=torch.float32, device=self.device) for k, val in targets.items()}
-            v_loss = critic_targets_loss(self.value_head(hid.float()), tgt)
+            v_loss = critic_targets_loss(self.value_head.at_turn(hid.float()), tgt)
             loss = loss + lc.value_coef * v_loss
             m["value_loss"] = float(v_loss.detach())
         return loss, m
@@ -415,7 +421,7 @@ def _batch_stats(rows: TurnRows, adv: np.ndarray, keep: np.ndarray, entropy_rows
     fresh = ~arr["replay"]
     lag = (version - arr["version"])[fresh]
     return {
-        "train/adv_mean": float(adv.mean()), "train/adv_std": float(adv.std()),
+        "train/adv_mean": float(np.nanmean(adv)), "train/adv_std": float(np.nanstd(adv)),
         "train/adv_nonzero": float(keep.mean()), "train/entropy": float(entropy_rows.mean()),
         "train/staleness_mean": float(lag.mean()) if lag.size else 0.0,
         "train/staleness_max": float(lag.max()) if lag.size else 0.0,
@@ -427,6 +433,20 @@ def _rollout_logp(rows: TurnRows, index: np.ndarray, width: int) -> torch.Tensor
     """Stored rollout logprobs of rows ``index`` as ``[len, width]`` (NaN where unknown)."""
     out = torch.full((len(index), width), math.nan, dtype=torch.float32)
     for r, i in enumerate(index):
+def _advantage_tensor(adv: np.ndarray, index: np.ndarray, width: int, device: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Advantages of rows ``index``: ``[n]`` for per-turn advantages, or ``[n, width]`` per token with
+    the mask of trained tokens (the estimator's NaN = not trained)."""
+    sel = adv[index]
+    if sel.ndim == 1:
+        return torch.tensor(sel, dtype=torch.float32, device=device), None
+    tokens = np.full((len(index), width), np.nan)
+    cols = min(width, sel.shape[1])
+    tokens[:, :cols] = sel[:, :cols]
+    trained = np.isfinite(tokens)
+    return (torch.tensor(np.where(trained, tokens, 0.0), dtype=torch.float32, device=device),
+            torch.tensor(trained, dtype=torch.float32, device=device))
+
+
         lp = rows.rollout_logp[i]
         if lp is not None:
             out[r, : len(lp)] = torch.tensor(lp, dtype=torch.float32)

@@ -82,8 +82,9 @@ def make_rollout_backend(config: TrainConfig, model: Any, tokenizer: Any, path: 
         served.eval()
         return ChoiceTransformersBackend(served, tokenizer, max_batch_size=config.rollout.max_batch)
     if config.rollout.backend == "vllm":
-        if config.agent.kind == "choice":
-            raise ValueError("rollout.backend=vllm serves free-text agents: set agent.kind=llm (constrained choices need the transformers backend)")
+        if config.agent.kind in ("choice", "hierarchical_choice"):
+            raise ValueError("rollout.backend=vllm serves free-text agents: set agent.kind=llm or hierarchical "
+                             "(constrained choices need the transformers backend)")
         from envgym.agents.backends.vllm_backend import (
             VLLMBackend,  # import-guarded: raises a clear ImportError without vLLM
         )
@@ -97,16 +98,20 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
     """``factory(seed) -> agent`` for one episode (agents hold per-episode state)."""
     a = config.agent
     temp = a.temperature if temperature is None else temperature
-    if a.kind == "choice":
+    if a.kind in ("choice", "hierarchical_choice"):
         from envgym.agents.choice_agent import ChoiceAgent
+        from envgym.agents.hierarchical_choice import HierarchicalChoiceAgent
 
         shared: dict[str, Any] = {}
+        agent_cls = ChoiceAgent if a.kind == "choice" else HierarchicalChoiceAgent
 
         def choice(seed: int) -> BatchedAgent:
-            agent = ChoiceAgent(tokenizer, observation=a.observation, system_prompt=a.system_prompt,
-                                temperature=temp, max_new_tokens=a.max_new_tokens, seed=seed)
+            agent = agent_cls(tokenizer, observation=a.observation, system_prompt=a.system_prompt,
+                              temperature=temp, max_new_tokens=a.max_new_tokens, seed=seed)
             agent._prompt_cache = shared.setdefault("prompts", agent._prompt_cache)
             agent._choice_cache = shared.setdefault("choices", agent._choice_cache)
+            if isinstance(agent, HierarchicalChoiceAgent):
+                agent._piece_cache = shared.setdefault("pieces", agent._piece_cache)
             return agent
 
         return choice

@@ -20,6 +20,7 @@ from typing import Any
 
 from envgym.agents.backends.base import FINISH_STOP, Generation, GenerationRequest
 from envgym.agents.base import BatchedAgent, Decision
+from envgym.agents.choice_trie import allowed_along, trie_of
 from envgym.agents.observation_formatters import get_formatter
 
 
@@ -54,8 +55,12 @@ class ChoiceAgent(BatchedAgent):
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False)) if text else []
 
+    def user_text(self, observation: dict[str, Any]) -> str:
+        """The user message of a turn: the formatted observation."""
+        return self.format(observation)
+
     def prompt_ids(self, observation: dict[str, Any]) -> list[int]:
-        user = self.format(observation)
+        user = self.user_text(observation)
         ids = self._prompt_cache.get(user)
         if ids is None:
             ids = self._head + self._encode(f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
@@ -111,7 +116,7 @@ class ChoiceAgent(BatchedAgent):
             if index is None:
                 raise ValueError(f"completion {ids} is not one of the admissible choices (backend ignored metadata['choices'])")
             action: Any = actions[index]
-            extra["allowed_ids"] = allowed_along(choices, ids)
+            extra["allowed_ids"] = allowed_along(trie_of(choices), ids)
         else:
             action = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
         extra["response"] = action
@@ -135,12 +140,3 @@ class ChoiceAgent(BatchedAgent):
             policy_version=policy_version, prompt_ids=list(prompt),
         )
 
-
-def allowed_along(choices: list[list[int]], completion: list[int]) -> list[list[int]]:
-    """For each position of ``completion``, the sorted ids that the choice trie allowed there."""
-    allowed: list[list[int]] = []
-    for pos in range(len(completion)):
-        prefix = completion[:pos]
-        ids = sorted({c[pos] for c in choices if len(c) > pos and c[:pos] == prefix})
-        allowed.append(ids)
-    return allowed

@@ -51,6 +51,7 @@ INFO_KEYS: dict[str, str] = {
     "infra_error": "the env itself failed; the episode must not be trained on as reward 0",
     "anchor": "hashable rendering of the raw state, for step-level grouping (GiGPO)",
     "subgoal": "the subgoal the env considers current, for envs that decompose tasks",
+    "step_grade": "the env's grade of the step just taken in [0, 1] (1 = it helped), for step filters",
 }
 
 

@@ -14,6 +14,7 @@ key                   type                         meaning
 ``tools``             ``list[dict]``               tools callable this turn, OpenAI function schemas
 ``messages``          ``list[{"role","content"}]`` chat messages when the env speaks in turns
 ``admissible_actions````list[str]``                actions valid in this state (text worlds)
+``admissible_subgoals````list[str]``               subgoals a hierarchical agent may choose among
 ``instruction``       ``str``                      the task as the agent sees it
 ``last_action_error`` ``str``                      why the previous action failed ("" if it did not)
 ===================== ============================ =====================================================
@@ -32,6 +33,7 @@ class Observation(TypedDict, total=False):
     tools: list[dict[str, Any]]
     messages: list[dict[str, Any]]
     admissible_actions: list[str]
+    admissible_subgoals: list[str]
     instruction: str
     last_action_error: str
 
@@ -44,6 +46,7 @@ OBSERVATION_KEYS: dict[str, type | tuple[type, ...]] = {
     "tools": list,
     "messages": list,
     "admissible_actions": list,
+    "admissible_subgoals": list,
     "instruction": str,
     "last_action_error": str,
 }
@@ -64,8 +67,9 @@ def validate_observation(obs: Any) -> str | None:
     for message in obs.get("messages") or []:
         if not isinstance(message, dict) or "role" not in message or "content" not in message:
             return f"each message needs 'role' and 'content', got {message!r}"
-    if any(not isinstance(a, str) for a in obs.get("admissible_actions") or []):
-        return "admissible_actions must be strings"
+    for key in ("admissible_actions", "admissible_subgoals"):
+        if any(not isinstance(a, str) for a in obs.get(key) or []):
+            return f"{key} must be strings"
     return None
 
 

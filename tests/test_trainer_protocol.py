@@ -43,12 +43,12 @@ def test_every_agent_kind_the_config_accepts_is_a_batched_agent():
 
     _, tok = tiny_policy(hidden_size=32, layers=1, heads=2, seed=0)
     kinds = typing.get_args(AgentConfig.model_fields["kind"].annotation)
-    assert set(kinds) == {"choice", "llm", "hierarchical"}
+    assert set(kinds) == {"choice", "llm", "hierarchical", "hierarchical_choice"}
     for kind in kinds:
         cfg = load_config(None, [f"agent.kind={kind}"])
         agent = make_agent_factory(cfg, tok, ScriptedBackend(tok, ["north"]))(0)
         assert isinstance(agent, BatchedAgent), kind
-        obs = {"text": "You are at (0, 0).", "admissible_actions": ["north", "south"]}
+        obs = {"text": "You are at (0, 0).", "admissible_actions": ["north", "south"], "admissible_subgoals": ["reach the goal"]}
         agent.reset(obs, {})
         agent.prepare(obs, {})
         decision = agent.finish(agent.force("south"))

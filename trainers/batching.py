@@ -60,9 +60,8 @@ class TurnRows:
             "version": np.asarray(self.version, dtype=np.int64),
             "replay": np.asarray(self.replay, dtype=bool),
             "switch": np.asarray(self.switch, dtype=bool),
-        }
             **({"parts": self.part_matrix()} if any(p is not None for p in self.parts) else {}),
-
+        }
 
     def part_matrix(self) -> np.ndarray:
         """``[N, C]`` part codes (``PART_*`` of :mod:`envgym.trainers.algorithms.hierarchical`), ``C`` the
@@ -72,6 +71,7 @@ class TurnRows:
         for i, (codes, completion) in enumerate(zip(self.parts, self.completion_ids)):
             out[i, : len(completion)] = PART_NONE if codes is None else codes
         return out
+
 
 def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperature: float = 1.0) -> TurnRows:
     """One row per trained turn of every episode of ``groups``.
@@ -123,15 +123,13 @@ def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperat
                 rows.replay.append(replay)
                 rows.switch.append(bool(switch))
                 rows.success.append(bool(episode.success))
-                rows.images.append(turn.images)
                 rows.parts.append(part_codes(turn.extra, len(turn.completion_ids)))
                 rows.step_keep.append(bool(turn.extra.get("step_keep", True)))
+                rows.images.append(turn.images)
             traj_counter += 1
     return rows
 
 
-@dataclass
-class TokenBatch:
 def part_codes(extra: dict[str, Any], length: int) -> list[int] | None:
     """The ``PART_*`` code of each completion token from a hierarchical agent's ``switch_mask``,
     ``subgoal_mask`` and ``action_mask`` (``None`` when the turn has none)."""
@@ -147,6 +145,8 @@ def part_codes(extra: dict[str, Any], length: int) -> list[int] | None:
     return codes
 
 
+@dataclass
+class TokenBatch:
     input_ids: Any  # [N, L] long
     attention_mask: Any  # [N, L] long
     loss_mask: Any  # [N, L] float
@@ -155,9 +155,9 @@ def part_codes(extra: dict[str, Any], length: int) -> list[int] | None:
     comp_mask: Any  # [N, C] float (1 = decision token)
     rollout_logp: Any  # [N, C] float (NaN = unknown)
     prompt_end: Any  # [N] long, index of the last prompt token
+    subgoal_end: Any  # [N] long, index of the last subgoal token (hierarchical agents), else prompt_end
     temperature: Any  # [N] float
     constrained: list[tuple[int, int, list[int]]]  # (row, col, allowed ids) with ≥ 2 allowed ids
-    subgoal_end: Any  # [N] long, index of the last subgoal token (hierarchical agents), else prompt_end
     rows: np.ndarray  # indices into TurnRows
     images: list[list[dict[str, Any]]] = field(default_factory=list)  # per row: its image refs, in order
 
@@ -178,19 +178,19 @@ def token_batch(rows: TurnRows, index: np.ndarray | list[int], pad_id: int, devi
     comp_mask = torch.zeros((n, comp_width), dtype=torch.float32)
     rollout = torch.full((n, comp_width), math.nan, dtype=torch.float32)
     prompt_end = torch.zeros(n, dtype=torch.long)
+    subgoal_end = torch.zeros(n, dtype=torch.long)
     constrained: list[tuple[int, int, list[int]]] = []
     for r, i in enumerate(index):
-    subgoal_end = torch.zeros(n, dtype=torch.long)
         prompt, completion = rows.prompt_ids[i], rows.completion_ids[i]
         p, c = len(prompt), len(completion)
         input_ids[r, : p + c] = torch.tensor(prompt + completion, dtype=torch.long)
         attention[r, : p + c] = 1
         prompt_end[r] = p - 1
-        comp_index[r, :c] = torch.arange(p, p + c)
-        comp_ids[r, :c] = torch.tensor(completion, dtype=torch.long)
         codes = rows.parts[i] if rows.parts else None
         sub = [j for j, code in enumerate(codes or []) if code == PART_SUBGOAL]
         subgoal_end[r] = p + sub[-1] if sub else p - 1
+        comp_index[r, :c] = torch.arange(p, p + c)
+        comp_ids[r, :c] = torch.tensor(completion, dtype=torch.long)
         allowed = rows.allowed[i]
         for j in range(c):
             ids = allowed[j] if allowed is not None and j < len(allowed) else None

@@ -49,6 +49,7 @@ import numpy as np
 
 from envgym.trajectory import Episode, EpisodeWriter
 from envgym.trainers.config import DataConfig
+from envgym.trainers.step_judge import make_step_judge
 
 
 def admission_open(accepted: int, running: int, version: int, batch: int, staleness: int, incoming: int = 1) -> bool:
@@ -151,6 +152,8 @@ class DataManager:
         self.bank: dict[str, list[Episode]] = defaultdict(list)
         self.closed = False
         self._window = [0, 0, 0.0]  # finished episodes, successes, return sum since the last pop_window()
+        self.judge = make_step_judge(config.step_judge)
+        self.judge_metrics: dict[str, float] = {}
 
     # ------------------------------------------------------------------ store
     def open_store(self, offset: int | None = None) -> None:
@@ -331,7 +334,8 @@ class DataManager:
             return len(self._ready)
 
     def take_batch(self, timeout: float | None = None, stop: threading.Event | None = None) -> list[Group] | None:
-        """Block until ``B / G`` curated groups are ready; return them (oldest slots first)."""
+        """Block until ``B / G`` curated groups are ready; return them (oldest slots first), their
+        turns graded by the step judge when one is configured (outside the lock: rollouts go on)."""
         need = self.B // self.G
         with self._lock:
             while len(self._ready) < need:
@@ -340,7 +344,9 @@ class DataManager:
                 self._lock.wait(timeout=0.1 if timeout is None else min(timeout, 0.1))
             self._ready.sort(key=lambda g: g.order)
             batch, self._ready = self._ready[:need], self._ready[need:]
-            return batch
+        if self.judge is not None:
+            self.judge_metrics = self.judge.annotate([ep for g in batch for ep in g.episodes if not ep.infra_error])
+        return batch
 
     def set_version(self, version: int) -> None:
         """The learner published ``version``: refresh task weights and open admission."""
@@ -361,6 +367,8 @@ class DataManager:
         with self._lock:
             self.closed = True
             self._lock.notify_all()
+        if self.judge is not None:
+            self.judge.close()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -454,4 +462,5 @@ class DataManager:
             out["data/running"] = float(self.running)
             out["data/ready_groups"] = float(len(self._ready))
             out["data/bank_tasks"] = float(sum(1 for v in self.bank.values() if v))
+            out.update({f"data/{k}": v for k, v in self.judge_metrics.items()})
             return out

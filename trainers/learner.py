@@ -429,10 +429,6 @@ def _batch_stats(rows: TurnRows, adv: np.ndarray, keep: np.ndarray, entropy_rows
     }
 
 
-def _rollout_logp(rows: TurnRows, index: np.ndarray, width: int) -> torch.Tensor:
-    """Stored rollout logprobs of rows ``index`` as ``[len, width]`` (NaN where unknown)."""
-    out = torch.full((len(index), width), math.nan, dtype=torch.float32)
-    for r, i in enumerate(index):
 def _advantage_tensor(adv: np.ndarray, index: np.ndarray, width: int, device: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Advantages of rows ``index``: ``[n]`` for per-turn advantages, or ``[n, width]`` per token with
     the mask of trained tokens (the estimator's NaN = not trained)."""
@@ -447,6 +443,10 @@ def _advantage_tensor(adv: np.ndarray, index: np.ndarray, width: int, device: An
             torch.tensor(trained, dtype=torch.float32, device=device))
 
 
+def _rollout_logp(rows: TurnRows, index: np.ndarray, width: int) -> torch.Tensor:
+    """Stored rollout logprobs of rows ``index`` as ``[len, width]`` (NaN where unknown)."""
+    out = torch.full((len(index), width), math.nan, dtype=torch.float32)
+    for r, i in enumerate(index):
         lp = rows.rollout_logp[i]
         if lp is not None:
             out[r, : len(lp)] = torch.tensor(lp, dtype=torch.float32)

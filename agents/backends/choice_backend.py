@@ -1,7 +1,9 @@
 """Constrained decoding over a list of choices, on top of :class:`TransformersBackend`.
 
-A request whose ``metadata["choices"]`` holds token-id sequences is answered with one of them: at
-position ``i`` only the tokens that continue some choice along the prefix sampled so far are allowed,
+A request whose ``metadata["choices"]`` holds token-id sequences — or whose ``metadata["choice_trie"]``
+holds them as a token trie (:mod:`envgym.agents.choice_trie`; shared subtries keep a product of
+choices small) — is answered with one of them: at position ``i`` only the tokens that continue some
+choice along the prefix sampled so far are allowed,
 
     ``p_i = softmax(z_i / T  masked to the allowed ids)``,  ``logprob_i = log p_i[y_i]``,
 
@@ -19,17 +21,19 @@ from typing import Any
 
 from envgym.agents.backends.base import FINISH_STOP, Generation, GenerationRequest, images_key
 from envgym.agents.backends.transformers_backend import TransformersBackend
+from envgym.agents.choice_trie import Trie, allowed_ids, trie_of
 
 
 class ChoiceTransformersBackend(TransformersBackend):
-    """:class:`TransformersBackend` that honours ``GenerationRequest.metadata["choices"]``."""
+    """:class:`TransformersBackend` that honours ``GenerationRequest.metadata["choices"]`` and
+    ``metadata["choice_trie"]``."""
 
     name = "transformers+choices"
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
-        constrained = [i for i, r in enumerate(requests) if r.metadata.get("choices")]
-        free = [i for i, r in enumerate(requests) if not r.metadata.get("choices")]
+        constrained = [i for i, r in enumerate(requests) if _constrained(r)]
+        free = [i for i, r in enumerate(requests) if not _constrained(r)]
         if free:
             for i, gen in zip(free, super().generate([requests[i] for i in free])):
                 results[i] = gen
@@ -44,7 +48,7 @@ class ChoiceTransformersBackend(TransformersBackend):
         return [r for r in results if r is not None]
 
     def _generate_choices(self, requests: list[GenerationRequest]) -> list[Generation]:
-        if all(_single_decision(r.metadata["choices"]) for r in requests):
+        if all(_single_decision(r.metadata.get("choices")) for r in requests):
             return self._generate_single_decision(requests)
         return self._generate_trie(requests)
 
@@ -81,20 +85,18 @@ class ChoiceTransformersBackend(TransformersBackend):
         batch = len(requests)
         input_ids, attention, positions = self._left_padded([r.prompt_ids for r in requests])
         forward = self._model_call([r.images for r in requests], input_ids, attention)
-        choices = [[list(map(int, c)) for c in r.metadata["choices"]] for r in requests]
-        complete = [{tuple(c) for c in cs} for cs in choices]
+        nodes = [_trie(r) for r in requests]  # each row's position in its trie
         generators = self._generators(requests)
 
         completions: list[list[int]] = [[] for _ in requests]
         logprobs: list[list[float]] = [[] for _ in requests]
-        done = [False] * batch
+        done = [not node for node in nodes]
         past = None
         feed_ids, feed_mask, feed_pos = input_ids, attention, positions  # columns not yet in the cache
         last_pos = positions[:, -1:]
-        max_len = max(max(len(c) for c in cs) for cs in choices)
         with torch.inference_mode():
-            for step in range(max_len):
-                allowed = [[] if done[row] else _next_ids(choices[row], completions[row]) for row in range(batch)]
+            while not all(done):
+                allowed = [[] if done[row] else allowed_ids(nodes[row]) for row in range(batch)]
                 needs_sample = any(len(a) > 1 for a in allowed)
                 chosen_rows: dict[int, tuple[int, float]] = {}
                 if needs_sample:
@@ -109,7 +111,7 @@ class ChoiceTransformersBackend(TransformersBackend):
                             chosen_rows[row] = self._pick(logits[row], ids, requests[row], generators[row])
                     feed_ids = feed_ids[:, :0]
                     feed_pos = feed_pos[:, :0]
-                column = self._append_choices(allowed, chosen_rows, completions, logprobs, complete, done)
+                column = self._append_choices(allowed, chosen_rows, completions, logprobs, nodes, done)
                 if all(done):
                     break
                 last_pos = last_pos + 1
@@ -120,9 +122,10 @@ class ChoiceTransformersBackend(TransformersBackend):
         return [self._generation(r, completions[row], logprobs[row], FINISH_STOP) for row, r in enumerate(requests)]
 
     def _append_choices(self, allowed: list[list[int]], chosen: dict[int, tuple[int, float]], completions: list[list[int]],
-                        logprobs: list[list[float]], complete: list[set[tuple[int, ...]]], done: list[bool]) -> Any:
+                        logprobs: list[list[float]], nodes: list[Trie], done: list[bool]) -> Any:
         """Append one token per unfinished row (the sampled one, or the single allowed id with
-        logprob 0); mark rows whose completion is a whole choice.  Returns the column ``[B, 1]`` to feed."""
+        logprob 0), step each row down its trie and mark rows whose completion is a whole choice.
+        Returns the column ``[B, 1]`` to feed."""
         torch = self._torch
         column = torch.full((len(allowed), 1), self.pad_id, dtype=torch.long, device=self.device)
         for row, ids in enumerate(allowed):
@@ -132,7 +135,8 @@ class ChoiceTransformersBackend(TransformersBackend):
             completions[row].append(token)
             logprobs[row].append(lp)
             column[row, 0] = token
-            done[row] = tuple(completions[row]) in complete[row]
+            nodes[row] = nodes[row][token]
+            done[row] = not nodes[row]
         return column
 
     def _pick(self, logits: Any, ids: list[int], request: GenerationRequest, generator: Any) -> tuple[int, float]:
@@ -152,13 +156,20 @@ class ChoiceTransformersBackend(TransformersBackend):
         return ids[k], float(logp[k])
 
 
-def _next_ids(choices: list[list[int]], prefix: list[int]) -> list[int]:
-    """The ids that continue some choice after ``prefix`` (sorted)."""
-    step = len(prefix)
-    return sorted({c[step] for c in choices if len(c) > step and c[:step] == prefix})
+def _constrained(request: GenerationRequest) -> bool:
+    return bool(request.metadata.get("choices") or request.metadata.get("choice_trie"))
 
 
-def _single_decision(choices: list[list[int]]) -> bool:
-    """True when the choices' first tokens are distinct (so everything after them is forced)."""
+def _trie(request: GenerationRequest) -> Trie:
+    """The request's choice trie (``choice_trie``, or built from ``choices``)."""
+    trie = request.metadata.get("choice_trie")
+    return trie if trie else trie_of(list(map(int, c)) for c in request.metadata["choices"])
+
+
+def _single_decision(choices: list[list[int]] | None) -> bool:
+    """True when the request lists its choices and their first tokens are distinct (so everything
+    after them is forced)."""
+    if not choices:
+        return False
     firsts = [c[0] for c in choices if c]
     return len(firsts) == len(choices) and len(set(firsts)) == len(firsts)

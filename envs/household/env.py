@@ -29,6 +29,13 @@ decomposes into subgoals (find -> take -> clean/heat/cool -> place, ...); ``info
 the current one at reset and after every step, and each completed intermediate subgoal pays
 ``subgoal_reward`` (default ``0``; subgoals never count twice).
 
+**Subgoals for planners.**  ``admissible_subgoals`` (observation): every subgoal that can be stated
+about the task's object and receptacle (:func:`envgym.envs.household.goals.candidate_subgoals`, the
+same list all episode long), so a hierarchical agent chooses its subgoal among them.
+
+**Step grade.**  ``info["step_grade"]`` after every step: ``1.0`` when the step completed a subgoal
+or was the reference planner's next command, else ``0.0`` (a step judge for step filtering).
+
 **State.**  ``get_state()`` is the full JSON state; ``anchor()`` hashes the goal and the world (agent
 location, held object, object places and states, open receptacles, lamp) without the turn count.
 """
@@ -47,7 +54,7 @@ from envgym.tasks import TaskSet, check_split, split_of
 
 from envgym.envs.household import commands, planner
 from envgym.envs.household.generate import DIFFICULTIES, build_world, choose_goal, spec_for
-from envgym.envs.household.goals import GOAL_TYPES, Goal
+from envgym.envs.household.goals import GOAL_TYPES, Goal, candidate_subgoals
 from envgym.envs.household.world import World
 
 ENV_ID = "envgym/Household-v0"
@@ -171,7 +178,9 @@ class HouseholdEnv(Env):
         return {}
 
     def _step(self, call: Call) -> Transition:
-        feedback = commands.execute(self.world, command_text(call))
+        command = command_text(call)
+        planned = planner.next_command(self.world, self.goal)
+        feedback = commands.execute(self.world, command)
         before = self.subgoals_done
         self.subgoals_done = self.goal.advance(self.world, before)
         success = self.goal.satisfied(self.world)
@@ -181,7 +190,9 @@ class HouseholdEnv(Env):
             reward += 1.0
         if success:
             feedback = f"{feedback} You completed the task!".strip()
-        return Transition(reward=reward, terminated=success, success=success, feedback=feedback)
+        on_plan = self.subgoals_done > before or " ".join(command.split()) == planned
+        return Transition(reward=reward, terminated=success, success=success, feedback=feedback,
+                          info={"step_grade": 1.0 if on_plan else 0.0})
 
     def _info(self) -> dict[str, Any]:
         """``info["subgoal"]`` and progress on every step, invalid ones included."""
@@ -193,6 +204,7 @@ class HouseholdEnv(Env):
         return {
             "text": text,
             "admissible_actions": commands.admissible(world),
+            "admissible_subgoals": candidate_subgoals(self.goal),
             "instruction": self.instruction,
             "tools": [ACT_TOOL],
         }

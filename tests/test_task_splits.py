@@ -93,6 +93,14 @@ def test_eval_command_writes_the_table_episodes_and_report(tmp_path):
     assert (out / "report.html").read_text().count("<details") >= 6
 
 
+def test_eval_of_a_training_config_uses_its_agent_and_policy(tmp_path):
+    from envgym.trainers.evaluate import EvalSpec, evaluate
+
+    summary = evaluate(EvalSpec(target="configs/maze_heldout.yaml", split="test", episodes=4, concurrency=4, out=str(tmp_path)))
+    assert summary["agent"] == "choice" and summary["model"] == "tiny" and summary["valid"] == 4
+    assert summary["completion_tokens"] > 0 and summary["parse_failure_rate"] == 0.0  # constrained decoding
+
+
 def test_model_specs_that_name_nothing_say_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFound, match="hub id ORG/NAME"):
         resolve_model("nonsense")

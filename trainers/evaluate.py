@@ -59,11 +59,17 @@ def env_config(spec: EvalSpec) -> tuple[EnvConfig, dict[str, Any]]:
     return env, {"agent": "llm", "model": spec.model, "observation": "text", "tiny": {}}
 
 
-def make_backend_for(model: str, model_name: str | None, tiny: dict[str, Any]) -> Any:
+def make_backend_for(model: str, model_name: str | None, tiny: dict[str, Any], *, choices: bool = False) -> Any:
+    """The backend for ``--model``; ``choices=True``: constrained decoding for the choice agent."""
     from envgym.agents.backends import make_backend
 
     if model.startswith("openai:"):
         return make_backend(model, model=model_name)
+    if choices:
+        from envgym.agents.backends.choice_backend import ChoiceTransformersBackend
+        from envgym.agents.models import resolve_model
+
+        return ChoiceTransformersBackend(resolve_model(model, tiny=tiny))
     return make_backend(model, tiny_config=tiny) if model == "tiny" else make_backend(model)
 
 
@@ -158,7 +164,7 @@ def evaluate(spec: EvalSpec, console: Any = None) -> dict[str, Any]:
     if kind in ("llm", "hiper", "choice"):
         if not model:
             raise ValueError(f"--agent {kind} needs --model (e.g. smollm2-135m-instruct, tiny, a model directory, openai:URL)")
-        backend = make_backend_for(model, spec.model_name, defaults["tiny"])
+        backend = make_backend_for(model, spec.model_name, defaults["tiny"], choices=kind == "choice")
     factory = agent_factory(kind, backend, spec, defaults["observation"])
     tasks = env_task_ids(env, TaskSelection(split=spec.split)) if spec.split else []
     if env.runtime == "local":

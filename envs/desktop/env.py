@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -191,12 +192,13 @@ class DesktopEnv(Env):
             self.image_format = saved
 
     def anchor(self) -> str | None:
-        """Hash of the screen and the user's files (cheap: no app tool runs)."""
+        """Hash of the screen and of the user's files as the app reads them (a saved workbook's bytes
+        carry a save time; its parsed state does not).  Parsed files are cached by content."""
         if self.session is None or self.session.framebuffer is None:
             return None
         digest = hashlib.sha1(self.session.framebuffer.frame())
-        for path, data in sorted(homedir.snapshot(self.home).files.items()):
-            digest.update(path.encode() + b"\0" + hashlib.sha1(data).digest())
+        files = homedir.parse_files(homedir.snapshot(self.home).files, self._read_file)
+        digest.update(json.dumps(files, sort_keys=True).encode())
         return digest.hexdigest()[:16]
 
     # ------------------------------------------------------------------ state

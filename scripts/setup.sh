@@ -28,7 +28,7 @@ extras="train"
 [ "$DEV" = 1 ] && extras="train,smol,dev"
 key=$(cat pyproject.toml setup.py scripts/setup.sh | sha256sum | cut -c1-16)-$extras-$($PY -c 'import sys;print(sys.prefix)' | sha256sum | cut -c1-8)
 # ...and the editable install must point at *this* checkout (CI clones afresh each run).
-here=$(pwd -P)
+here=$(dirname "$(cd envgym && pwd -P)")  # where the sources really are (a folder of links to a checkout is that checkout)
 installed=$(cd / && $PY -c "import os, envgym, torch, transformers; print(os.path.dirname(os.path.dirname(os.path.realpath(envgym.__file__))))" 2>/dev/null || true)
 if [ -f "$stamp_dir/pip-$key" ] && [ "$installed" = "$here" ]; then
   log "python packages up to date"

@@ -1,8 +1,8 @@
 """The synthesis journal: one JSON record per line, appended durably (``EpisodeWriter``-style).
 
-Each record is written with a single ``os.write`` of a whole line on an ``O_APPEND`` descriptor and
-fsynced, so a crash can only tear the *last* line, which :func:`envgym.fileio.repair_jsonl_tail`
-cuts off before the next run appends.  Re-running a synthesis reads the journal and skips finished
+Each record is appended by :class:`envgym.fileio.JsonlAppender`: one write of a whole line under a
+file lock, fsynced, so a crash can only tear the *last* line, which the next appender cuts off (under
+the same lock) before it writes.  Re-running a synthesis reads the journal and skips finished
 work.
 """
 

@@ -58,6 +58,12 @@ class EnvActor:
         worker = await self._worker(slot)
         return await self._timed(slot, self.pool.step(worker, action))
 
+    async def calls(self, batch: list[tuple[str, int, tuple]]) -> list[tuple[bool, Any]]:
+        """Several ``reset``/``step`` calls at once (run concurrently): ``[(ok, result or exception)]``."""
+        results = await asyncio.gather(*(getattr(self, method)(slot, *args) for method, slot, args in batch),
+                                       return_exceptions=True)
+        return [(not isinstance(r, BaseException), r) for r in results]
+
     def oracle_action(self, slot: int) -> Any:
         return self.workers[slot].env.unwrapped.oracle_action()
 
@@ -166,7 +172,6 @@ class _EnvPool:
     # ------------------------------------------------------------------ actors
     def spawn(self, slots: int, *, replaces: _Actor | None = None, moves_from: _Actor | None = None,
               target: str | None = None) -> _Actor:
-        import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         strategy: Any = "SPREAD" if target is None else NodeAffinitySchedulingStrategy(target, soft=False)
@@ -320,10 +325,12 @@ class RayEnvCluster(EnvCluster):
     """:class:`EnvCluster` whose envs live in Ray actors (see the module docstring)."""
 
     def __init__(self, configs: list[EnvConfig], *, seed: int = 0, failure_window: int = 200,
-                 cluster: ClusterConfig, log: ClusterLog):
+                 cluster: ClusterConfig, log: ClusterLog, batch_calls: bool = False):
         super().__init__(configs, seed=seed, threads=1, failure_window=failure_window)
         self.cluster = cluster
         self.log = log
+        self.batch_calls = batch_calls
+        self._batches: dict[str, list[tuple[str, int, tuple, asyncio.Future]]] = {}
         self.pools = {c.key: _EnvPool(c, env_placement(cluster, c), cluster, seed, log) for c in configs}
         self._nodes: set[str] = set()
         self._wait_for_actors()
@@ -381,15 +388,15 @@ class RayEnvCluster(EnvCluster):
             self._infra(worker, message)
             raise InfraError(message)
         try:
-            result, busy = await getattr(actor.handle, method).remote(worker.slot, *args)
-        except ray.exceptions.RayTaskError as exc:  # the env failed inside its actor
-            message = _first_line(exc.cause if isinstance(exc.cause, BaseException) else exc)
-            self._infra(worker, message)
-            raise InfraError(message) from None
+            result, busy = await self._call(actor, method, worker.slot, args)
         except ray.exceptions.RayError as exc:  # the actor died, or its node went away
             message = f"env actor {actor.name} on node {actor.node} was lost: {type(exc).__name__}: {_first_line(exc)}"
             self._infra(worker, message)
             self.pools[worker.key].lost(actor, message)
+            raise InfraError(message) from None
+        except Exception as exc:  # noqa: BLE001 - the env failed inside its actor
+            message = _first_line(exc)
+            self._infra(worker, message)
             raise InfraError(message) from None
         stats = self.stats[worker.key]
         with self._lock:
@@ -401,6 +408,32 @@ class RayEnvCluster(EnvCluster):
                 stats.resets += 1
             self._outcomes[worker.key].append(True)
         return result
+
+    async def _call(self, actor: _Actor, method: str, slot: int, args: tuple) -> Any:
+        """One call on ``actor``; an env's exception is raised as itself, a lost actor as Ray's error.
+
+        With ``batch_calls`` the calls made for one actor in the same turn of the event loop go in
+        one Ray call (~10x less driver CPU per call than one Ray call each); the batch answers when
+        its slowest call is done — free in lockstep, where a wave waits for its slowest env anyway,
+        but in async mode it would hold fast envs back (measured: 35% fewer env steps/s)."""
+        import ray
+
+        if not self.batch_calls:
+            try:
+                return await getattr(actor.handle, method).remote(slot, *args)
+            except ray.exceptions.RayTaskError as exc:
+                raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
+        future = asyncio.get_running_loop().create_future()
+        batch = self._batches.setdefault(actor.name, [])
+        batch.append((method, slot, args, future))
+        if len(batch) == 1:
+            asyncio.get_running_loop().call_soon(self._send, actor)
+        return await future
+
+    def _send(self, actor: _Actor) -> None:
+        batch = self._batches.pop(actor.name)
+        ref = actor.handle.calls.remote([(method, slot, args) for method, slot, args, _ in batch])
+        asyncio.get_running_loop().create_task(_answer(ref, [future for *_, future in batch]))
 
     # ------------------------------------------------------------------ nodes
     async def _watch_nodes(self) -> None:
@@ -451,6 +484,20 @@ def env_placement(cluster: ClusterConfig, env: EnvConfig) -> EnvActorPlacement:
         if entry.env in (env.key, env.id):
             return entry
     return cluster.env_actors
+
+
+async def _answer(ref: Any, futures: list[asyncio.Future]) -> None:
+    """Hand each caller its part of a batch's answer (or the error that ended the whole batch)."""
+    try:
+        outcomes = await ref
+    except BaseException as exc:  # noqa: BLE001 - the actor was lost: every call of the batch fails
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
+        return
+    for future, (ok, value) in zip(futures, outcomes):
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
 
 
 @functools.lru_cache(maxsize=None)

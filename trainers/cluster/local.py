@@ -11,6 +11,8 @@ raylet, its agents and its workers — as when a machine of a real cluster goes 
     # every process of every node is gone (:meth:`leftovers` is empty)
 
 ``system_config`` on the head (e.g. shorter health checks) makes a lost node noticed sooner.
+The cluster listens on loopback without Ray's token authentication (``RAY_AUTH_MODE=disabled``, set
+for its nodes and in this process's environment, so drivers started from here connect alike).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class LocalRayCluster:
         self.object_store_mb = object_store_mb
         self.start_timeout_s = start_timeout_s
         self.nodes: dict[str, _Node] = {}
+        os.environ["RAY_AUTH_MODE"] = "disabled"  # nodes and the drivers started from this process
         self._seen: set[int] = set()
         self._sessions: set[int] = set()
         head = ["--head", f"--port={self.port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false",
@@ -75,7 +78,7 @@ class LocalRayCluster:
         command = [sys.executable, "-m", "ray.scripts.scripts", "start", *args, f"--num-cpus={num_cpus}",
                    f"--resources={json.dumps(resources or {})}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
                    f"--object-store-memory={self.object_store_mb * 1024 * 1024}", *ports]
-        environ = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+        environ = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **(env or {})}
         process = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, start_new_session=True)
         self.nodes[name] = _Node(name, process, temp_dir)

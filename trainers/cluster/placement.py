@@ -86,7 +86,10 @@ class RayPlacement:
         return backend
 
     def env_cluster(self, configs: list[EnvConfig], *, seed: int, failure_window: int) -> RayEnvCluster:
-        self.envs = RayEnvCluster(configs, seed=seed, failure_window=failure_window, cluster=self.config.cluster, log=self.log)
+        # lockstep (sync): the episodes of a batch step together, one Ray call per actor carries them
+        # all; async: one call per env step, so a slow env never holds back the episodes beside it
+        self.envs = RayEnvCluster(configs, seed=seed, failure_window=failure_window, cluster=self.config.cluster,
+                                  log=self.log, batch_calls=self.config.mode == "sync")
         return self.envs
 
     # ------------------------------------------------------------------ end

@@ -314,7 +314,7 @@ class XSession:
     # ------------------------------------------------------------------ the screen
     def settle(self, pids: list[int], *, quiet: float = 0.08, timeout: float = 3.0) -> bool:
         """Wait until the processes ``pids`` (the app) and the X server are idle — every thread asleep
-        and no CPU time used for ``quiet`` s — and then until the screen is still (``False`` when
+        and no CPU time used for ``quiet`` s — and then until the screen is still for 40 ms (``False`` when
         that takes longer than ``timeout`` s: an animation, a busy app).  Idleness, not a still screen
         alone, says an app has finished: one that maps its window and then loads a file shows a still,
         empty window for as long as the loading takes."""
@@ -328,14 +328,13 @@ class XSession:
                 last, since = ticks, time.monotonic()
             elif time.monotonic() - since >= quiet:
                 break
-        return self.wait_until_stable(min_wait=0.0, quiet=quiet, timeout=max(0.0, deadline - time.monotonic()))
+        # idle processes leave a still screen: a short look confirms it (Xvfb may be drawing what it was sent)
+        return self.wait_until_stable(quiet=0.04, timeout=max(0.0, deadline - time.monotonic()))
 
-    def wait_until_stable(self, *, min_wait: float = 0.05, quiet: float = 0.1, timeout: float = 3.0,
-                          poll: float = 0.02) -> bool:
-        """Wait ``min_wait`` s, then until the screen has not changed for ``quiet`` s (``False`` when it
-        still changes after ``timeout`` s: an animation, a progress bar)."""
+    def wait_until_stable(self, *, quiet: float = 0.1, timeout: float = 3.0, poll: float = 0.02) -> bool:
+        """Wait until the screen has not changed for ``quiet`` s (``False`` when it still changes after
+        ``timeout`` s)."""
         assert self.framebuffer is not None
-        time.sleep(min_wait)
         deadline = time.monotonic() + timeout
         last = self.framebuffer.frame()
         since = time.monotonic()

@@ -53,22 +53,25 @@ ENVS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def episodes(backend):
-    out = {}
-    for env_id, kwargs, task in ENVS:
+_EPISODES: dict[str, object] = {}
+
+
+def episode_of(backend, env_id: str):
+    """A 5-turn episode of the model in ``env_id`` (played once per test session)."""
+    if env_id not in _EPISODES:
+        kwargs, task = next((k, t) for e, k, t in ENVS if e == env_id)
         env = envgym.make(env_id, **kwargs)
         try:
             agent = LLMAgent(backend, window=None, sampling={"max_new_tokens": 6, "temperature": 1.0, "seed": 3})
-            out[env_id] = run_episode(env, agent, task=task, seed=0)
+            _EPISODES[env_id] = run_episode(env, agent, task=task, seed=0)
         finally:
             env.close()
-    return out
+    return _EPISODES[env_id]
 
 
 @pytest.mark.parametrize("env_id", [e[0] for e in ENVS])
-def test_prompts_extend_the_previous_prompt_and_completion_exactly(episodes, env_id):
-    episode = episodes[env_id]
+def test_prompts_extend_the_previous_prompt_and_completion_exactly(backend, env_id):
+    episode = episode_of(backend, env_id)
     assert episode.infra_error is None and episode.num_turns == 5, episode.infra_error
     for before, after in zip(episode.turns, episode.turns[1:]):
         history = before.prompt_ids + before.completion_ids
@@ -76,9 +79,10 @@ def test_prompts_extend_the_previous_prompt_and_completion_exactly(episodes, env
     assert all(t.logprobs and len(t.logprobs) == len(t.completion_ids) for t in episode.turns)
 
 
-def test_parse_failures_are_recorded_and_counted_never_raised(episodes):
+def test_parse_failures_are_recorded_and_counted_never_raised(backend):
     from envgym.trainers.evaluate import summarise
 
+    episodes = {env_id: episode_of(backend, env_id) for env_id in ("envgym/Maze-v0", "envgym/SQL-v0")}
     turns = [t for ep in episodes.values() for t in ep.turns]
     assert all(isinstance(t.extra.get("parse_error"), bool) for t in turns)
     for t in turns:

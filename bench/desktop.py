@@ -118,7 +118,7 @@ def memory_mb(handle) -> float:
 
 def pooled(env_id: str, tasks: list[str], image: str, resets: int, steps: int) -> dict:
     same, turnover, keys, clicks = [], [], [], []
-    with EnvPool(env_id, size=1, image=image) as pool:
+    with EnvPool(env_id, size=1, image=image, env_kwargs={"max_turns": 100_000}) as pool:
         pool.wait_ready(timeout=300)
         env = pool.acquire(timeout=300)
         for i in range(resets):

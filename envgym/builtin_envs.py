@@ -27,6 +27,12 @@ register(
     tags=("tools", "sqlite"),
 )
 register(
+    "envgym/PixelClick-v0",
+    "envgym.envs.pixel_click:PixelClickEnv",
+    description="Screenshot-only GUI task: click the button the instruction names (layout drawn from the seed).",
+    tags=("gui", "pixels", "procedural"),
+)
+register(
     "envgym/PythonSandbox-v0",
     "envgym.envs.python_sandbox:PythonSandboxEnv",
     description="Answer tasks by running Python in a locked-down container (no network, limits).",

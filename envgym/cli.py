@@ -269,7 +269,7 @@ def show(
             raise typer.BadParameter("--compare writes an HTML report: add --html OUT", param_hint="--compare")
         report.write_comparison_report((file.name, episodes), (compare.name, read_episodes(compare)), html)
     elif html is not None:
-        report.write_html_report(episodes, html)
+        report.write_html_report(episodes, html, source=file)
     else:
         report.print_episodes(console, [episodes[episode]] if episode is not None else episodes, max_chars)
         return

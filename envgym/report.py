@@ -9,6 +9,12 @@ observation text, the action as the agent wrote it, reward and errors; then the 
 Drawing on screenshots goes through :data:`SCREEN_MARKERS`: functions ``(action, screen_size) ->
 list of SVG elements`` in screen coordinates (the env's viewport, which may be larger than the stored
 image).  Append one to draw other action kinds.
+
+Turns of vision-language agents name the images their prompt held (``Turn.images``); given the
+trajectory file (``source``), the report shows the turn's own image from the content-addressed store
+beside it (``DIR/images``) — the screenshot exactly as the model saw it, at the model's resolution —
+with the action drawn on it.  Turns the trainer learnt from also get their advantage and the gap
+between the learner's and the rollout's logprobs, read from ``DIR/turn_stats.jsonl``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,11 @@ from typing import Any
 
 from envgym.actions import InvalidAction, parse_action
 from envgym.fileio import atomic_write
+from envgym.image_store import ImageStore, store_for
 from envgym.trajectory import Episode, Turn
+
+#: The learner's per-turn figures beside a run's trajectory store (written by the trainer).
+TURN_STATS_FILE = "turn_stats.jsonl"
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
@@ -41,6 +51,7 @@ figure svg{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
 table{border-collapse:collapse;background:#fff}td,th{padding:3px 10px;text-align:left;border-bottom:1px solid #eceef2;vertical-align:top}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}.pair>div{min-width:0}
 .diff{background:#fff8e1}
+.seen{color:#5f6675;font-size:12px;margin:0 0 4px}
 """
 
 ScreenMarker = Callable[[Any, tuple[int, int]], list[str]]
@@ -66,8 +77,24 @@ def pixel_action_marks(action: Any, size: tuple[int, int]) -> list[str]:
     return []
 
 
+def typed_text_marks(action: Any, size: tuple[int, int]) -> list[str]:
+    """SVG marks for keyboard actions: the typed text (or key combination) in a box at the bottom."""
+    try:
+        call = parse_action(action)
+    except InvalidAction:
+        return []
+    if call.name not in ("type", "key") or not call.args or not isinstance(call.args[0], str):
+        return []
+    text = call.args[0] if len(call.args[0]) <= 60 else call.args[0][:60] + "…"
+    label = f"⌨ {text}" if call.name == "type" else f"key {text}"
+    font = max(size) / 45
+    y = size[1] - font * 0.8
+    return [f'<rect x="0" y="{size[1] - font * 1.9:g}" width="{size[0]:g}" height="{font * 1.9:g}" fill="#1d2330" fill-opacity="0.75"/>',
+            f'<text x="{font / 2:g}" y="{y:g}" font-size="{font:g}" fill="#fff" font-family="monospace">{_esc(label)}</text>']
+
+
 #: Drawers of an action on the screenshot it was taken on (see the module docstring).
-SCREEN_MARKERS: list[ScreenMarker] = [pixel_action_marks]
+SCREEN_MARKERS: list[ScreenMarker] = [pixel_action_marks, typed_text_marks]
 
 
 def format_action(action: Any) -> str:
@@ -112,9 +139,38 @@ def _observation_html(observation: dict[str, Any], action: Any, screen_size: Seq
     return "".join(parts)
 
 
-def turn_html(turn: Turn, screen_size: Sequence[int] | None = None) -> str:
+def _policy_image_html(turn: Turn, images: ImageStore | None) -> str:
+    """The turn's own image as the model saw it (the last image of its prompt), with the action
+    drawn in screen coordinates; "" when the turn names none or the store lacks it."""
+    ref = turn.images[-1] if turn.images else None
+    if images is None or not isinstance(ref, dict):
+        return ""
+    try:
+        data = images.get(str(ref.get("id")))
+        size = [int(v) for v in ref.get("size") or []]
+        screen = [int(v) for v in ref.get("source_size") or size]
+    except (OSError, ValueError, TypeError):
+        return ""
+    seen = f"{size[0]}x{size[1]}" if len(size) == 2 else "?"
+    return (f'<p class="seen">what the model saw ({seen}, from a {screen[0]}x{screen[1]} screen; image {len(turn.images)} '
+            f"of its prompt)</p>{_screen(data, turn.action, screen)}") if len(screen) == 2 else ""
+
+
+def _stats_html(stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return ""
+    parts = [f"advantage {float(stats['advantage']):+.3f}"] if isinstance(stats.get("advantage"), (int, float)) else []
+    if isinstance(stats.get("logp_diff"), (int, float)):
+        parts.append(f"|logp learner − rollout| {float(stats['logp_diff']):.2g}")
+    if isinstance(stats.get("version"), int):
+        parts.append(f"learner version {stats['version']}")
+    return f'<p class="meta">trained: {_esc(" · ".join(parts))}</p>' if parts else ""
+
+
+def turn_html(turn: Turn, screen_size: Sequence[int] | None = None, images: ImageStore | None = None,
+              stats: dict[str, Any] | None = None) -> str:
     """One turn: what the agent saw (screenshot with the action drawn on it, text), what it did, and
-    what came back."""
+    what came back; for a trained turn, its advantage and logprob gap."""
     info = turn.info
     outcome = [f'<p>action: <span class="act">{_esc(format_action(turn.action))}</span>']
     if info.get("action_error"):
@@ -125,8 +181,10 @@ def turn_html(turn: Turn, screen_size: Sequence[int] | None = None) -> str:
         outcome.append(f' <span class="meta">subgoal: {_esc(info["subgoal"])}</span>')
     outcome.append("</p>")
     end = " · episode over" if turn.terminated or turn.truncated else ""
+    seen = _policy_image_html(turn, images)
+    observation = turn.observation if not seen else {k: v for k, v in turn.observation.items() if k != "image"}
     return (f'<div class="turn"><div class="meta">turn {turn.index}<br>r={turn.reward:+.2f}{end}</div><div>'
-            f'{_observation_html(turn.observation, turn.action, screen_size)}{"".join(outcome)}</div></div>')
+            f'{seen}{_observation_html(observation, turn.action, screen_size)}{"".join(outcome)}{_stats_html(stats)}</div></div>')
 
 
 def status_html(episode: Episode) -> str:
@@ -135,12 +193,14 @@ def status_html(episode: Episode) -> str:
     return '<span class="ok">success</span>' if episode.success else '<span class="bad">failed</span>'
 
 
-def episode_html(episode: Episode, index: int, open_: bool = False) -> str:
+def episode_html(episode: Episode, index: int, open_: bool = False, images: ImageStore | None = None,
+                 stats: dict[tuple[str, int], dict[str, Any]] | None = None) -> str:
     screen_size = (episode.metadata.get("screenshots") or {}).get("screen_size")
     head = (f"#{index} {_esc(episode.env_id)} · task {_esc(episode.task_id)} · {status_html(episode)} · "
             f"return {episode.total_return:.2f} · {episode.num_turns} turns · seed {_esc(episode.seed)} · "
             f"agent {_esc(episode.agent)}")
-    body = "".join(turn_html(turn, screen_size) for turn in episode.turns)
+    body = "".join(turn_html(turn, screen_size, images, (stats or {}).get((episode.episode_id, turn.index)))
+                   for turn in episode.turns)
     final = episode.metadata.get("final_observation")
     if isinstance(final, dict):
         body += (f'<div class="turn"><div class="meta">final<br>observation</div><div>'
@@ -168,9 +228,35 @@ def _page(title: str, body: str) -> str:
             f"<main>{body}</main></body></html>")
 
 
-def render_html(episodes: Sequence[Episode], title: str = "envgym episodes") -> str:
-    rows = "".join(episode_html(ep, i, open_=(i == 0)) for i, ep in enumerate(episodes))
+def render_html(episodes: Sequence[Episode], title: str = "envgym episodes", source: str | Path | None = None) -> str:
+    """The report; ``source`` (the trajectory file) finds the image store and turn stats beside it."""
+    images, stats = _beside(source)
+    rows = "".join(episode_html(ep, i, open_=(i == 0), images=images, stats=stats) for i, ep in enumerate(episodes))
     return _page(title, _summary_table(episodes) + rows)
+
+
+def _beside(source: str | Path | None) -> tuple[ImageStore | None, dict[tuple[str, int], dict[str, Any]]]:
+    if source is None:
+        return None, {}
+    root = store_for(source)
+    return (ImageStore(root) if root.is_dir() else None), read_turn_stats(Path(source).parent / TURN_STATS_FILE)
+
+
+def read_turn_stats(path: str | Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """``(episode_id, turn) -> the latest record`` of a turn-stats file ({} when there is none)."""
+    stats: dict[tuple[str, int], dict[str, Any]] = {}
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError:
+        return stats
+    with handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+                stats[(str(record["episode_id"]), int(record["turn"]))] = record
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a torn or foreign line: the report shows what it can
+    return stats
 
 
 def _task_key(episode: Episode) -> str:
@@ -213,8 +299,9 @@ def _write(path: str | Path, text: str) -> None:
     os.chmod(path, 0o644)
 
 
-def write_html_report(episodes: Sequence[Episode], path: str | Path, title: str | None = None) -> None:
-    _write(path, render_html(episodes, title or f"envgym — {Path(path).stem}"))
+def write_html_report(episodes: Sequence[Episode], path: str | Path, title: str | None = None,
+                      source: str | Path | None = None) -> None:
+    _write(path, render_html(episodes, title or f"envgym — {Path(path).stem}", source))
 
 
 def write_comparison_report(left: tuple[str, Sequence[Episode]], right: tuple[str, Sequence[Episode]],

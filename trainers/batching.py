@@ -45,6 +45,7 @@ class TurnRows:
     parts: list[list[int] | None] = field(default_factory=list)  # hierarchical agents: PART_* code per completion token
     step_keep: list[bool] = field(default_factory=list)  # the data manager's step judge (True when ungraded)
     images: list[list[dict[str, Any]] | None] = field(default_factory=list)  # vision turns: the prompt's image refs
+    episode: list[str] = field(default_factory=list)  # the episode id of each row
 
     def __len__(self) -> int:
         return len(self.prompt_ids)
@@ -126,6 +127,7 @@ def turn_rows(groups: list[Group], *, hae_segment_len: int = 4, default_temperat
                 rows.parts.append(part_codes(turn.extra, len(turn.completion_ids)))
                 rows.step_keep.append(bool(turn.extra.get("step_keep", True)))
                 rows.images.append(turn.images)
+                rows.episode.append(episode.episode_id)
             traj_counter += 1
     return rows
 

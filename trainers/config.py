@@ -92,6 +92,14 @@ class LoraSettings(_Section):
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
 
 
+class WarmStartConfig(_Section):
+    """Behaviour cloning on the env's oracle episodes of the training tasks before RL (envgym.trainers.warm_start)."""
+
+    steps: int = Field(0, ge=0, description="behaviour-cloning steps before RL (0 = none)")
+    lr: float = Field(5e-4, gt=0, description="Adam learning rate of the cloning steps")
+    batch_rows: int = Field(256, ge=1, description="demonstration turns per cloning step")
+
+
 class PolicyConfig(_Section):
     source: str = Field("tiny", description="tiny | smollm2-135m-instruct | gguf:PATH | a local HF model directory | a hub id")
     lora: LoraSettings | None = None
@@ -100,13 +108,16 @@ class PolicyConfig(_Section):
     dtype: str | None = Field(None, description="float32 on CPU by default; bfloat16 on CUDA")
     gradient_checkpointing: bool = False
     merged_out: str | None = Field(None, description="write the trained model (LoRA merged) here at the end, loadable with from_pretrained")
+    warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
 
 
 class AgentConfig(_Section):
-    kind: Literal["choice", "llm", "hierarchical", "hierarchical_choice"] = Field(
+    kind: Literal["choice", "llm", "hierarchical", "hierarchical_choice", "click_grid"] = Field(
         "choice", description="choice: constrained among admissible actions; hierarchical_choice: the same for "
-        "HiPER's switch/subgoal/action format (envs with admissible_subgoals); llm, hierarchical: free text")
+        "HiPER's switch/subgoal/action format (envs with admissible_subgoals); llm, hierarchical: free text; "
+        "click_grid: a vision-language policy clicking on a grid")
     observation: str = Field("text", description="choice agent: 'text' or a formatter from envgym.agents.observation_formatters")
+    click_grid: tuple[int, int] = Field((8, 6), description="click_grid agent (vision-language policies): columns x rows of the click grid")
     system_prompt: str | None = None
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(32, ge=1)

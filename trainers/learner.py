@@ -44,6 +44,7 @@ from envgym.trainers.batching import TokenBatch, TurnRows, token_batch, turn_row
 from envgym.trainers.config import TrainConfig
 from envgym.trainers.data_manager import Group, stable_seed
 from envgym.trainers.multimodal import ImageInputs, image_key
+from envgym.trainers.turn_stats import turn_stats
 
 
 class NonFiniteError(FloatingPointError):
@@ -87,6 +88,7 @@ class Learner:
             for p in self.ref_model.parameters():
                 p.requires_grad_(False)
         self.version = 0
+        self.turn_log: Any = None  # a TurnStatsWriter: per trained turn, its advantage and logprob gap
 
     # ------------------------------------------------------------------ forward
     def completion_logprobs(self, batch: TokenBatch, *, model: Any = None, need_hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -173,6 +175,8 @@ class Learner:
             return self._finish_step(metrics)
         prox = self._proximal_pass(rows)
         adv, targets = estimate(cfg.algo.estimator, rows.arrays(), cfg.algo, prox.values)
+        if self.turn_log is not None:
+            self.turn_log.write(turn_stats(rows, adv, prox.old, self.version))
         keep = self._keep_rows(rows, adv, prox, metrics)
         metrics.update(_batch_stats(rows, adv, keep, prox.entropy_rows, self.version))
         # critics learn from every row; the policy only from rows with a non-zero advantage

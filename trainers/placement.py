@@ -28,9 +28,12 @@ class LocalPlacement:
         """``(learner, tokenizer, policy path)``."""
         from envgym.trainers.learner import Learner
         from envgym.trainers.policy import load_learner_policy
+        from envgym.trainers.turn_stats import TURN_STATS_FILE, TurnStatsWriter
 
         model, tokenizer, path = load_learner_policy(self.config)
-        return Learner(model, tokenizer, self.config, device=self.config.policy.device), tokenizer, path
+        learner = Learner(model, tokenizer, self.config, device=self.config.policy.device)
+        learner.turn_log = TurnStatsWriter(Path(self.config.run.out_dir) / TURN_STATS_FILE)
+        return learner, tokenizer, path
 
     def rollout_backend(self, learner: Any, tokenizer: Any, path: str) -> Any:
         from envgym.trainers.policy import make_rollout_backend

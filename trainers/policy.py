@@ -31,6 +31,10 @@ from envgym.trainers.config import TrainConfig
 def policy_path(config: TrainConfig) -> str:
     from envgym.agents.models import resolve_model
 
+    if config.policy.source == "tiny-vlm":
+        from envgym.trainers.vision_policy import vision_policy_path
+
+        return vision_policy_path(config)
     return resolve_model(config.policy.source, tiny=config.policy.tiny)
 
 
@@ -52,8 +56,13 @@ def load_learner_policy(config: TrainConfig) -> tuple[Any, Any, str]:
 
         if not torch.cuda.is_available():
             raise RuntimeError("policy.device is cuda but torch sees no CUDA device; use policy.device=cpu")
-    path = policy_path(config)
-    model, tokenizer = load_policy(path, device=device, dtype=_dtype(config))
+    from envgym.trainers.vision_policy import is_vision_policy, load_vision_policy_of
+
+    if is_vision_policy(config):
+        model, tokenizer, path = load_vision_policy_of(config, _dtype(config))
+    else:
+        path = policy_path(config)
+        model, tokenizer = load_policy(path, device=device, dtype=_dtype(config))
     if config.policy.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if config.policy.lora is not None:
@@ -75,6 +84,10 @@ def add_lora(model: Any, lora: Any) -> Any:
 
 def make_rollout_backend(config: TrainConfig, model: Any, tokenizer: Any, path: str) -> Any:
     """The generation backend, serving a copy of ``model`` (version 0)."""
+    if _is_vision(tokenizer):
+        from envgym.trainers.vision_policy import make_vision_backend
+
+        return make_vision_backend(config, model, tokenizer)
     if config.rollout.backend == "transformers":
         from envgym.agents.backends.choice_backend import ChoiceTransformersBackend
 
@@ -98,6 +111,10 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
     """``factory(seed) -> agent`` for one episode (agents hold per-episode state)."""
     a = config.agent
     temp = a.temperature if temperature is None else temperature
+    if _is_vision(tokenizer):
+        from envgym.trainers.vision_policy import make_vision_agent_factory
+
+        return make_vision_agent_factory(config, tokenizer, backend, temp)
     if a.kind in ("choice", "hierarchical_choice"):
         from envgym.agents.choice_agent import ChoiceAgent
         from envgym.agents.hierarchical_choice import HierarchicalChoiceAgent
@@ -133,3 +150,10 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
 
         return llm
     raise ValueError(f"unknown agent kind {a.kind!r}")
+
+
+def _is_vision(tokenizer: Any) -> bool:
+    """Whether the policy is a vision-language model (its processor comes where a tokenizer would)."""
+    from envgym.agents.vision import VisionProcessor
+
+    return isinstance(tokenizer, VisionProcessor)

@@ -23,6 +23,7 @@ from envgym.remote.errors import (
     ConnectionLost,
     ProtocolError,
     RemoteEnvError,
+    RemoteEnvInfraError,
     SessionExpired,
     Unauthorized,
 )
@@ -149,6 +150,47 @@ def test_env_exception_is_typed_and_session_stays_usable(echo_url):
         assert env.step("fine")[4]["echo"] == "fine"
     finally:
         env.close()
+
+
+def test_env_infra_error_reaches_the_client_as_infra_error_and_the_session_recovers():
+    """An env server in its own process; the env raises envgym.InfraError on a reset and on a step."""
+    allow = ("--allow-kwarg", "infra_on", "--allow-kwarg", "infra_resets")
+    with running_server_process(ECHO_ID, imports=IMPORTS, args=allow) as (url, _process):
+        env = RemoteEnv(url, ECHO_ID, env_kwargs={"infra_on": "crash", "infra_resets": 1})
+        try:
+            with pytest.raises(envgym.InfraError) as caught:
+                env.reset(seed=0)
+            error = caught.value
+            assert isinstance(error, RemoteEnvInfraError) and isinstance(error, RemoteEnvError)
+            assert error.code == "env_infra_error" and error.exc_type == "InfraError"
+            assert "backend is down" in str(error) and "_reset" in error.remote_traceback
+            assert env.reset(seed=0)[1]["turn"] == 0  # the session survived; the env recovered
+            with pytest.raises(RemoteEnvInfraError, match="backend crashed"):
+                env.step("crash")
+            assert env.step("fine")[4]["echo"] == "fine"
+        finally:
+            env.close()
+
+        lenient = RemoteEnv(url, ECHO_ID, env_kwargs={"infra_on": "crash"}, raise_on_infra_error=False)
+        try:
+            lenient.reset(seed=0)
+            obs, reward, terminated, truncated, info = lenient.step("crash")
+            assert (reward, terminated, truncated) == (0.0, False, True) and info["success"] is False
+            assert info["infra_error"].startswith("RemoteEnvInfraError: InfraError: EchoEnv's backend crashed")
+            assert "The environment failed" in obs["text"]
+            lenient.reset(seed=1)
+            assert lenient.step("again")[4]["echo"] == "again"
+        finally:
+            lenient.close()
+
+        async def play_async() -> None:
+            async with AsyncRemoteEnv(url, ECHO_ID, env_kwargs={"infra_on": "crash"}) as aenv:
+                await aenv.reset(seed=0)
+                with pytest.raises(RemoteEnvInfraError):
+                    await aenv.step("crash")
+                assert (await aenv.step("fine"))[4]["echo"] == "fine"
+
+        asyncio.run(play_async())
 
 
 def test_step_before_reset_raises_reset_needed(echo_url):

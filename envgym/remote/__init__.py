@@ -22,6 +22,7 @@ _EXPORTS = {
     "create_app": "envgym.remote.server",
     "serve": "envgym.remote.server",
     "RemoteEnvError": "envgym.remote.errors",
+    "RemoteEnvInfraError": "envgym.remote.errors",
     "ProtocolError": "envgym.remote.errors",
     "ConnectionLost": "envgym.remote.errors",
     "CapacityReached": "envgym.remote.errors",

@@ -8,8 +8,8 @@
 ``url`` may be ``http(s)://host:port`` (``/ws`` is appended) or a ``ws(s)://…`` URL used as is.
 
 Failures are typed (see :mod:`envgym.remote.errors`): the remote env raising → :class:`RemoteEnvError`;
-a refused request → :class:`ProtocolError`; a lost connection, dead server, reply timeout, full server
-or reaped session → an :class:`envgym.InfraError`.  Dead peers are noticed within
+a refused request → :class:`ProtocolError`; a lost connection, dead server, reply timeout, full server,
+reaped session, or the remote env raising ``InfraError`` itself → an :class:`envgym.InfraError`.  Dead peers are noticed within
 ``ping_interval_s + ping_timeout_s`` seconds by WebSocket keepalive pings even while a step is in
 flight (a killed server on the same host is noticed at once, by the closed socket).
 
@@ -42,6 +42,7 @@ from envgym.remote.errors import (
     ConnectionLost,
     ProtocolError,
     RemoteEnvError,
+    RemoteEnvInfraError,
     RemoteError,
     RemoteInfraError,
     SessionExpired,
@@ -53,7 +54,8 @@ from envgym.spaces import ActionSpace, ObservationSpace
 
 __all__ = [
     "AsyncRemoteEnv", "RemoteEnv", "make_remote", "websocket_url",
-    "RemoteEnvError", "ProtocolError", "ConnectionLost", "CapacityReached", "SessionExpired", "Unauthorized",
+    "RemoteEnvError", "RemoteEnvInfraError", "ProtocolError", "ConnectionLost", "CapacityReached", "SessionExpired",
+    "Unauthorized",
 ]
 
 #: Options of :class:`RemoteEnv` (``make_remote`` passes every other keyword to the env constructor).
@@ -76,8 +78,9 @@ def websocket_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
-#: Error codes after which the session is still usable (the server refused one request, nothing more).
-_RECOVERABLE = frozenset({"invalid_json", "unknown_type", "validation_error", "message_too_large"})
+#: Error codes after which the session is still usable (the server refused one request, or the env's
+#: own infrastructure failed and the env may recover on ``reset``).
+_RECOVERABLE = frozenset({"invalid_json", "unknown_type", "validation_error", "message_too_large", "env_infra_error"})
 
 
 def _decode_reply(raw: Any, during: str) -> Any:

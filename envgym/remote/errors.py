@@ -9,7 +9,9 @@
   server's policy refuses.
 * :class:`envgym.InfraError` subclasses — the infrastructure failed: lost connection, dead server,
   timeout (:class:`ConnectionLost`), a full server (:class:`CapacityReached`), an idle session the
-  server reaped (:class:`SessionExpired`).  Episodes ending this way must not be trained on.
+  server reaped (:class:`SessionExpired`), or the remote env raised ``InfraError`` itself (its
+  browser, app or X server crashed: :class:`RemoteEnvInfraError`, which is also a
+  :class:`RemoteEnvError`; the session stays usable).  Episodes ending this way must not be trained on.
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ class RemoteInfraError(RemoteError, InfraError):
     code = "infra_error"
 
 
+class RemoteEnvInfraError(RemoteEnvError, RemoteInfraError):
+    """The remote env raised :class:`envgym.InfraError` (``env_infra_error``): its own infrastructure
+    failed.  The session stays usable; the next ``reset`` may recover."""
+
+    code = "env_infra_error"
+
+
 class ConnectionLost(RemoteInfraError):
     """The connection failed, dropped, or a reply did not come in time."""
 
@@ -121,9 +130,9 @@ def error_from_reply(reply: dict[str, Any]) -> RemoteError:
     """The exception that an ``error`` reply stands for."""
     code = str(reply.get("code") or "")
     message = str(reply.get("message") or code or "remote error")
-    if code == "env_exception":
+    if code in ("env_exception", "env_infra_error"):
         exc_type = reply.get("exc_type")
-        cls = env_error_class(exc_type)
+        cls = RemoteEnvInfraError if code == "env_infra_error" else env_error_class(exc_type)
         text = f"{exc_type}: {message}" if exc_type else message
         err = cls.__new__(cls)
         RemoteEnvError.__init__(err, text, code=code, reply=reply)

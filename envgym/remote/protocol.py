@@ -49,7 +49,9 @@ known name, nesting deeper than :data:`MAX_NESTING`, a bad ``$bytes``) gets one 
 session goes on.  ``forbidden``: the server's policy refuses the request (env kwargs not
 allow-listed, a task whose reward is code) — see :mod:`envgym.remote.policy`.  ``env_exception`` also carries ``exc_type``
 (the exception class name), ``exc_module`` and ``traceback``; the session stays usable after it (the
-env object is kept; call ``reset`` if its state is in doubt).  ``capacity_reached``,
+env object is kept; call ``reset`` if its state is in doubt).  ``env_infra_error`` is the same for an
+env that raised :class:`envgym.InfraError`: its own infrastructure failed, so the client reports an
+infrastructure failure (never a reward), and the next ``reset`` may recover.  ``capacity_reached``,
 ``session_expired`` and ``message_too_large`` beyond the transport limit end the session with the
 close code in :class:`CloseCode`; ``unauthorized`` refuses the handshake with HTTP 401.
 """
@@ -79,6 +81,9 @@ class ErrorCode:
     UNKNOWN_TYPE = "unknown_type"  #: ``type`` names no request
     VALIDATION_ERROR = "validation_error"  #: fields missing, of the wrong type, or out of order
     ENV_EXCEPTION = "env_exception"  #: the env raised; ``exc_type``/``message`` say what
+    #: the env raised :class:`envgym.InfraError` (its own infrastructure failed: a crashed browser, app
+    #: or X server); ``exc_type``/``message`` say what; the session stays usable
+    ENV_INFRA_ERROR = "env_infra_error"
     CAPACITY_REACHED = "capacity_reached"  #: the server already holds ``max_sessions`` sessions
     SESSION_EXPIRED = "session_expired"  #: idle longer than ``idle_timeout_s``; env closed
     UNAUTHORIZED = "unauthorized"  #: missing or wrong bearer token
@@ -87,7 +92,7 @@ class ErrorCode:
     FORBIDDEN = "forbidden"  #: the operator's policy refuses it (a kwarg, a task with reward code, an origin)
 
     ALL = (
-        INVALID_JSON, UNKNOWN_TYPE, VALIDATION_ERROR, ENV_EXCEPTION, CAPACITY_REACHED,
+        INVALID_JSON, UNKNOWN_TYPE, VALIDATION_ERROR, ENV_EXCEPTION, ENV_INFRA_ERROR, CAPACITY_REACHED,
         SESSION_EXPIRED, UNAUTHORIZED, MESSAGE_TOO_LARGE, INTERNAL_ERROR, FORBIDDEN,
     )
 
@@ -272,7 +277,7 @@ class ErrorReply(_Reply):
     type: Literal["error"] = "error"
     code: str = Field(description=f"one of {', '.join(ErrorCode.ALL)}")
     message: str
-    exc_type: str | None = Field(default=None, description="env_exception: the exception class name")
+    exc_type: str | None = Field(default=None, description="env_exception, env_infra_error: the exception class name")
     exc_module: str | None = None
     traceback: str | None = None
     errors: list[dict[str, Any]] | None = Field(default=None, description="validation_error details")

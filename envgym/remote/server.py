@@ -30,8 +30,9 @@ carrying a browser ``Origin`` unless that origin is allowed (403, :mod:`envgym.r
 every route); a server bound beyond loopback must have a token.  Connections that do not complete a
 request within ``handshake_timeout_s`` are closed; a malformed frame gets a typed ``error`` reply.
 
-An env that raises produces an ``env_exception`` error reply (exception type, message, traceback);
-the session and its env stay usable, and the client decides whether to ``reset``.
+An env that raises produces an ``env_exception`` error reply (exception type, message, traceback) —
+``env_infra_error`` when it raised :class:`envgym.InfraError`; the session and its env stay usable,
+and the client decides whether to ``reset``.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 import envgym
-from envgym.errors import Forbidden
+from envgym.errors import Forbidden, InfraError
 from envgym.observation import OBSERVATION_KEYS
 from envgym.remote.protocol import (
     MAX_MESSAGE_BYTES,
@@ -96,10 +97,11 @@ def error_reply(
 
 
 def _env_exception_reply(request_id: Any, exc: BaseException) -> str:
+    """``env_exception``, or ``env_infra_error`` for an env's own infrastructure failure."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return error_reply(
         request_id,
-        ErrorCode.ENV_EXCEPTION,
+        ErrorCode.ENV_INFRA_ERROR if isinstance(exc, InfraError) else ErrorCode.ENV_EXCEPTION,
         str(exc) or type(exc).__name__,
         exc_type=type(exc).__name__,
         exc_module=type(exc).__module__,

@@ -2,8 +2,9 @@
 
 * ``envgym-test/Echo-v0`` (:class:`EchoEnv`) — a counter env that echoes actions, with bytes images,
   unicode, nested info, ``get_state``/``set_state``; kwargs ``step_sleep_s`` (sleep in every step),
-  ``raise_on`` (raise ``RuntimeError`` when the action is that text) and ``label`` (recorded in
-  :data:`CLOSED_LABELS` when the env closes).  The action ``"wait:NAME"`` blocks the step on the
+  ``raise_on`` (raise ``RuntimeError`` when the action is that text), ``infra_on`` (raise
+  ``envgym.InfraError`` when the action is that text), ``infra_resets`` (the first that many resets
+  raise ``envgym.InfraError``) and ``label`` (recorded in :data:`CLOSED_LABELS` when the env closes).  The action ``"wait:NAME"`` blocks the step on the
   :func:`gate` ``NAME`` until the test releases it (ordering tests without timing).
 * ``envgym-test/NoOp-v0`` (:class:`NoOpEnv`) — does nothing, as fast as possible (benchmarks).
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from envgym.actions import Call, InvalidAction
 from envgym.core import Env, Transition
+from envgym.errors import InfraError
 from envgym.registration import register
 from envgym.tasks import Task
 
@@ -60,6 +62,8 @@ class EchoEnv(Env):
         *,
         step_sleep_s: float = 0.0,
         raise_on: str | None = None,
+        infra_on: str | None = None,
+        infra_resets: int = 0,
         label: str = "",
         image_size: int = 64,
         **kwargs: Any,
@@ -67,6 +71,8 @@ class EchoEnv(Env):
         super().__init__(**kwargs)
         self.step_sleep_s = float(step_sleep_s)
         self.raise_on = raise_on
+        self.infra_on = infra_on
+        self.infra_resets = int(infra_resets)
         self.label = label
         self.image_size = int(image_size)
         self.count = 0
@@ -84,6 +90,9 @@ class EchoEnv(Env):
         )
 
     def _reset(self, task: Task) -> dict[str, Any]:
+        if self.infra_resets > 0:
+            self.infra_resets -= 1
+            raise InfraError("EchoEnv's backend is down (told to fail this reset)")
         self.count = 0
         self.log = []
         self.secret = (task.seed or 0) % 997
@@ -100,6 +109,8 @@ class EchoEnv(Env):
             word = call.text
         if self.raise_on is not None and word == self.raise_on:
             raise RuntimeError(f"EchoEnv was told to fail on {word!r}")
+        if self.infra_on is not None and word == self.infra_on:
+            raise InfraError(f"EchoEnv's backend crashed on {word!r}")
         if word.startswith("wait:"):
             waiting = gate(word[5:])
             waiting.entered.set()

@@ -102,6 +102,8 @@ def build_tiny_vlm(
     vision_layers: int = 1,
     vision_heads: int = 2,
     image_size: int = 56,
+    patch_size: int | None = None,
+    scale_factor: int = 2,
     image_splitting: bool = False,
     min_pixels: int = 28 * 28 * 4,
     max_pixels: int = 28 * 28 * 64,
@@ -113,8 +115,12 @@ def build_tiny_vlm(
 ) -> Path:
     """Build (or reuse) a tiny VLM of ``family`` at ``path`` (default: the cache, by config hash).
 
-    ``image_size``: the vision encoder's input side (idefics3, llava); ``image_splitting``: idefics3
-    also cuts large images into ``image_size`` tiles (placeholder counts then follow the image size);
+    ``image_size``: the vision encoder's input side (idefics3, llava), cut into ``patch_size`` patches
+    (default 14 when it divides the side, else 8); ``scale_factor``: idefics3's pixel shuffle — each
+    image token concatenates ``scale_factor²`` neighbouring patches (SmolVLM uses 4; with
+    ``image_size / patch_size == scale_factor`` the whole image is one token whose features list every
+    patch in order); ``image_splitting``: idefics3 also cuts large images into ``image_size`` tiles
+    (placeholder counts then follow the image size);
     ``min_pixels``/``max_pixels``: qwen2_vl's dynamic-resolution bounds.
     """
     if family not in FAMILIES:
@@ -122,7 +128,8 @@ def build_tiny_vlm(
     options = {
         "family": family, "hidden_size": hidden_size, "layers": layers, "heads": heads,
         "vision_hidden_size": vision_hidden_size, "vision_layers": vision_layers, "vision_heads": vision_heads,
-        "image_size": image_size, "image_splitting": image_splitting, "min_pixels": min_pixels,
+        "image_size": image_size, "patch_size": patch_size, "scale_factor": scale_factor,
+        "image_splitting": image_splitting, "min_pixels": min_pixels,
         "max_pixels": max_pixels, "vocab_size": vocab_size, "extra_tokens": list(extra_tokens or []), "seed": seed,
     }
     key = _config_key({"vlm": options}, vocab_corpus)
@@ -165,22 +172,26 @@ def _idefics3(tokenizer: Any, o: dict[str, Any]) -> tuple[Any, list[Any]]:
     from transformers import Idefics3Config, Idefics3Processor
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
-    patch = 14 if o["image_size"] % 14 == 0 else 8
-    if (o["image_size"] // patch) % 2:
-        raise ValueError(f"idefics3: image_size / patch_size ({o['image_size']}/{patch}) must be even (pixel shuffle 2)")
+    patch, scale = _patch(o), o["scale_factor"]
+    if (o["image_size"] // patch) % scale:
+        raise ValueError(f"idefics3: image_size / patch_size ({o['image_size']}/{patch}) must be a multiple of scale_factor {scale}")
     config = Idefics3Config(
         text_config={"model_type": "llama", **_text_config(tokenizer, o)},
         vision_config={"hidden_size": o["vision_hidden_size"], "intermediate_size": 2 * o["vision_hidden_size"],
                        "num_hidden_layers": o["vision_layers"], "num_attention_heads": o["vision_heads"],
                        "image_size": o["image_size"], "patch_size": patch},
-        scale_factor=2, image_token_id=tokenizer.convert_tokens_to_ids("<image>"), tie_word_embeddings=True,
+        scale_factor=scale, image_token_id=tokenizer.convert_tokens_to_ids("<image>"), tie_word_embeddings=True,
     )
     side = {"longest_edge": o["image_size"]}
     image_processor = Idefics3ImageProcessorPil(
         do_image_splitting=o["image_splitting"], max_image_size=side,
         size={"longest_edge": o["image_size"] * (4 if o["image_splitting"] else 1)})
-    seq_len = (o["image_size"] // patch) ** 2 // 4
+    seq_len = (o["image_size"] // patch) ** 2 // scale ** 2
     return config, [Idefics3Processor(image_processor, tokenizer, image_seq_len=seq_len, chat_template=IDEFICS3_TEMPLATE)]
+
+
+def _patch(o: dict[str, Any]) -> int:
+    return o["patch_size"] or (14 if o["image_size"] % 14 == 0 else 8)
 
 
 def _qwen2_vl(tokenizer: Any, o: dict[str, Any]) -> tuple[Any, list[Any]]:
@@ -210,7 +221,7 @@ def _llava(tokenizer: Any, o: dict[str, Any]) -> tuple[Any, list[Any]]:
     from transformers import LlavaConfig, LlavaProcessor
     from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
 
-    patch = 14 if o["image_size"] % 14 == 0 else 8
+    patch = _patch(o)
     config = LlavaConfig(
         vision_config={"model_type": "clip_vision_model", "hidden_size": o["vision_hidden_size"],
                        "intermediate_size": 2 * o["vision_hidden_size"], "num_hidden_layers": o["vision_layers"] + 1,

@@ -28,7 +28,8 @@ TINY_VLM = "tiny-vlm"
 
 
 def image_store(config: TrainConfig) -> ImageStore:
-    return ImageStore(Path(config.run.out_dir) / "images")
+    """The run's content-addressed image store (flushed to disk per file when ``data.fsync``)."""
+    return ImageStore(Path(config.run.out_dir) / "images", fsync=config.data.fsync)
 
 
 def is_vision_policy(config: TrainConfig) -> bool:

@@ -42,12 +42,14 @@ _MARK = "ENVGYMIMAGEMARK4d2b"
 @dataclass
 class UserMessage:
     """One user turn: its text and its screenshots (prepared to the model's geometry, with the size
-    they had on screen); ``images`` holds their :class:`PromptImage` once encoded."""
+    they had on screen); ``images`` holds their :class:`PromptImage` once encoded.  The images come
+    before the text (as VLM chat examples put them) unless ``text_first``."""
 
     text: str
     prepared: list[Any] = field(default_factory=list)
     source_sizes: list[tuple[int, int]] = field(default_factory=list)
     images: list[PromptImage] | None = None
+    text_first: bool = False
 
     def __str__(self) -> str:
         return self.text
@@ -60,7 +62,7 @@ class VisionChatFormat(ChatFormat):
     def __init__(self, processor: VisionProcessor, store: ImageStore):
         self.vision = processor
         self.store = store
-        self._pieces: dict[int, tuple[str, str]] = {}
+        self._pieces: dict[tuple[int, bool], tuple[str, str]] = {}
         super().__init__(processor.tokenizer, processor.chat_template)
 
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
@@ -69,27 +71,28 @@ class VisionChatFormat(ChatFormat):
     def head_messages(self, system: str, user: Any) -> list[dict[str, Any]]:
         if self.has_system_role:
             return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        merged = UserMessage(f"{system}\n\n{user.text}" if system else user.text, user.prepared, user.source_sizes, user.images)
+        merged = UserMessage(f"{system}\n\n{user.text}" if system else user.text, user.prepared, user.source_sizes,
+                             user.images, user.text_first)
         return [{"role": "user", "content": merged}]
 
     def start_ids(self, system: str, user: UserMessage) -> list[int]:
         return self._encode_user(self.render(self.head_messages(system, user), add_generation_prompt=True), user)
 
     def continuation_ids(self, completion_ids: list[int], user: UserMessage) -> list[int]:
-        prefix, suffix = self._user_pieces(len(user.prepared))
+        prefix, suffix = self._user_pieces(len(user.prepared), user.text_first)
         return self._encode_user(self.closing_text(completion_ids) + prefix + user.text + suffix, user)
 
-    def _user_pieces(self, images: int) -> tuple[str, str]:
+    def _user_pieces(self, images: int, text_first: bool) -> tuple[str, str]:
         """The text around a user message's text when it holds ``images`` images (placeholders
         included), as the template renders it after an assistant turn."""
-        if images not in self._pieces:
+        if (images, text_first) not in self._pieces:
             base = [{"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]
             before = self.render(base, add_generation_prompt=False)
-            probe = UserMessage(_MARK, [None] * images)
+            probe = UserMessage(_MARK, [None] * images, text_first=text_first)
             after = self.render(base + [{"role": "user", "content": probe}], add_generation_prompt=True)
             prefix, suffix = after[len(before):].split(_MARK)
-            self._pieces[images] = prefix, suffix
-        return self._pieces[images]
+            self._pieces[images, text_first] = prefix, suffix
+        return self._pieces[images, text_first]
 
     def _encode_user(self, text: str, user: UserMessage) -> list[int]:
         ids, units = self.vision.encode(text, user.prepared)
@@ -100,9 +103,11 @@ class VisionChatFormat(ChatFormat):
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:
-    """A message content as the list of parts VLM templates expect (images first)."""
+    """A message content as the list of parts VLM templates expect."""
     if isinstance(content, UserMessage):
-        return [{"type": "image"} for _ in content.prepared] + [{"type": "text", "text": content.text}]
+        images = [{"type": "image"} for _ in content.prepared]
+        text = [{"type": "text", "text": content.text}]
+        return text + images if content.text_first else images + text
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     return content

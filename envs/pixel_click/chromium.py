@@ -29,8 +29,8 @@ class ChromiumPage:
         self._context: Any = None
         self._page: Any = None
 
-    def render(self, layout: Layout, marks: list[tuple[float, float]]) -> bytes:
-        return self._run(self._render(layout, marks))
+    def render(self, layout: Layout, marks: list[tuple[float, float]], disabled_distractors: bool = False) -> bytes:
+        return self._run(self._render(layout, marks, disabled_distractors))
 
     def click(self, x: float, y: float) -> int:
         return self._run(self._click(x, y))
@@ -43,10 +43,10 @@ class ChromiumPage:
                 pass
         self._context = self._page = None
 
-    async def _render(self, layout: Layout, marks: list[tuple[float, float]]) -> bytes:
+    async def _render(self, layout: Layout, marks: list[tuple[float, float]], disabled: bool) -> bytes:
         if self._page is None or self._page.is_closed() or self._page.viewport_size != {"width": layout.width, "height": layout.height}:
             await self._open(layout)
-        await self._page.set_content(page_html(layout, marks))
+        await self._page.set_content(page_html(layout, marks, disabled))
         await self._page.evaluate(_LISTEN)
         return await self._page.screenshot(type="png")
 

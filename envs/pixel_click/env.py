@@ -6,6 +6,11 @@ come from the task seed (:mod:`envgym.envs.pixel_click.layout`); the instruction
 layout, so no held-out layout ever occurs in training (``task_split("train" | "test")``, ids
 ``click-<split>-s<seed>``).
 
+**Distractors.**  ``distractors="colored"`` (default): every button has its own colour, so the policy
+must bind the instruction's colour to the page.  ``"disabled"``: the other buttons are drawn greyed
+out (disabled controls), so the target is also the only enabled one — the task is then finding and
+hitting the active control from pixels, without reading the instruction.
+
 **Observation.**  Screenshot only: ``image`` (PNG of the ``width x height`` page), and ``text`` with the
 instruction and the action syntax — no DOM, no accessibility tree, no coordinates.
 
@@ -46,6 +51,7 @@ CLICK_ONLY = {"click": "click(x, y) — left-click at page coordinates (pixels, 
 _SPLIT_ID = re.compile(r"click-(train|test)-s(\d+)$")
 RENDERERS = ("pil", "chromium")
 SHAPINGS = ("gaussian", "none")
+DISTRACTORS = ("colored", "disabled")
 
 
 class PixelClickEnv(Env):
@@ -55,7 +61,7 @@ class PixelClickEnv(Env):
     default_max_turns = 3
 
     def __init__(self, *, width: int = 320, height: int = 240, renderer: str = "pil", shaping: str = "gaussian",
-                 sigma: float = 40.0, screenshot: bool = True, **kwargs: Any):
+                 sigma: float = 40.0, distractors: str = "colored", screenshot: bool = True, **kwargs: Any):
         super().__init__(**kwargs)
         if not screenshot:
             raise ValueError("PixelClick's observation is its screenshot: screenshot=False leaves nothing to act on")
@@ -63,12 +69,15 @@ class PixelClickEnv(Env):
             raise ValueError(f"renderer must be one of {RENDERERS}, got {renderer!r}")
         if shaping not in SHAPINGS:
             raise ValueError(f"shaping must be one of {SHAPINGS}, got {shaping!r}")
+        if distractors not in DISTRACTORS:
+            raise ValueError(f"distractors must be one of {DISTRACTORS}, got {distractors!r}")
         if not (160 <= width <= 1920 and 120 <= height <= 1200):
             raise ValueError(f"page size {width}x{height} is outside 160x120 .. 1920x1200")
         self.width, self.height = int(width), int(height)
         self.renderer = renderer
         self.shaping = shaping
         self.sigma = float(sigma)
+        self.disabled = distractors == "disabled"
         self.layout: Layout | None = None
         self.misses: list[tuple[float, float]] = []
         self._image: bytes | None = None
@@ -165,9 +174,9 @@ class PixelClickEnv(Env):
         if self._image is None:
             assert self.layout is not None
             if self.renderer == "chromium":
-                self._image = self._browser_page().render(self.layout, self.misses)
+                self._image = self._browser_page().render(self.layout, self.misses, self.disabled)
             else:
-                self._image = draw_png(self.layout, self.misses)
+                self._image = draw_png(self.layout, self.misses, self.disabled)
         return self._image
 
     def _browser_page(self) -> Any:

@@ -23,6 +23,7 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 LABELS = ("OK", "Save", "Open", "Next", "Back", "Send", "Undo", "Help", "Edit", "Copy")
 PAGE = (248, 248, 246)
+DISABLED = (178, 178, 178)
 MIN_W, MAX_W, MIN_H, MAX_H = 48, 96, 40, 64
 MARGIN = 6
 
@@ -96,7 +97,13 @@ def layout_hash(layout: Layout) -> str:
 
 
 # ---------------------------------------------------------------------- rendering
-def draw_png(layout: Layout, marks: list[tuple[float, float]] = ()) -> bytes:
+def fill_of(layout: Layout, index: int, disabled_distractors: bool) -> tuple[int, int, int]:
+    """A button's colour: its own, or grey for a non-target button when distractors are disabled."""
+    button = layout.buttons[index]
+    return DISABLED if disabled_distractors and index != layout.target else COLORS[button.color]
+
+
+def draw_png(layout: Layout, marks: list[tuple[float, float]] = (), disabled_distractors: bool = False) -> bytes:
     """The page drawn with Pillow (its bundled font, so every machine draws the same pixels); ``marks``
     are earlier misses, drawn as small grey crosses."""
     from PIL import Image, ImageDraw, ImageFont
@@ -104,8 +111,8 @@ def draw_png(layout: Layout, marks: list[tuple[float, float]] = ()) -> bytes:
     image = Image.new("RGB", (layout.width, layout.height), PAGE)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=13)
-    for b in layout.buttons:
-        draw.rounded_rectangle([b.x, b.y, b.x + b.w - 1, b.y + b.h - 1], radius=6, fill=COLORS[b.color])
+    for index, b in enumerate(layout.buttons):
+        draw.rounded_rectangle([b.x, b.y, b.x + b.w - 1, b.y + b.h - 1], radius=6, fill=fill_of(layout, index, disabled_distractors))
         draw.text(b.center, b.label, fill=(255, 255, 255), font=font, anchor="mm")
     for x, y in marks:
         draw.line([x - 4, y - 4, x + 4, y + 4], fill=(90, 90, 90), width=2)
@@ -115,7 +122,7 @@ def draw_png(layout: Layout, marks: list[tuple[float, float]] = ()) -> bytes:
     return buffer.getvalue()
 
 
-def page_html(layout: Layout, marks: list[tuple[float, float]] = ()) -> str:
+def page_html(layout: Layout, marks: list[tuple[float, float]] = (), disabled_distractors: bool = False) -> str:
     """The page as HTML (absolutely positioned buttons, the same boxes) for Chromium."""
     parts = [f'<!doctype html><html><head><meta charset="utf-8"><style>html,body{{margin:0;width:{layout.width}px;'
              f'height:{layout.height}px;overflow:hidden;background:rgb{PAGE};font:13px sans-serif}}'
@@ -123,7 +130,7 @@ def page_html(layout: Layout, marks: list[tuple[float, float]] = ()) -> str:
              '.x{position:absolute;width:9px;height:9px;color:#5a5a5a;font:bold 11px sans-serif}</style></head><body>']
     for index, b in enumerate(layout.buttons):
         parts.append(f'<button data-id="{index}" style="left:{b.x}px;top:{b.y}px;width:{b.w}px;height:{b.h}px;'
-                     f'background:rgb{COLORS[b.color]}">{html.escape(b.label)}</button>')
+                     f'background:rgb{fill_of(layout, index, disabled_distractors)}">{html.escape(b.label)}</button>')
     for x, y in marks:
         parts.append(f'<div class="x" style="left:{x - 4:g}px;top:{y - 6:g}px">x</div>')
     return "".join(parts) + "</body></html>"

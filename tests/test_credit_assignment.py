@@ -370,25 +370,105 @@ def test_llm_step_judge_outage_keeps_every_step(monkeypatch):
 # ----------------------------------------------------------------------------- the trainer, end to end
 
 
-def test_trainer_runs_the_hierarchical_agent_with_hae_and_the_step_judge(tmp_path):
+@pytest.mark.timeout(900)
+def test_trainer_runs_the_hierarchical_agent_with_hae_the_step_judge_and_a_warm_start(tmp_path, monkeypatch):
     from envgym.trainers.metrics import read_metrics
     from envgym.trainers.train import run
 
+    monkeypatch.setenv("ENVGYM_CACHE", str(tmp_path / "cache"))
+
     overrides = [
-        f"run.out_dir={tmp_path}", "run.steps=2", "run.progress=false", "run.tensorboard=false", "run.plot=false",
+        f"run.out_dir={tmp_path / 'run'}", "run.steps=2", "run.progress=false", "run.tensorboard=false", "run.plot=false",
         "agent.kind=hierarchical_choice", "agent.observation=maze_rooms", "algo.estimator=hae",
-        "data.step_judge.kind=env", "rollout.group_size=4", "rollout.batch_episodes=8", "envs.0.workers=8",
+        "data.step_judge.kind=env", "policy.warm_start.steps=4", "policy.warm_start.lr=0.003", "data.seed_with_oracle=true",
+        "rollout.group_size=4", "rollout.batch_episodes=8", "envs.0.workers=8",
         "envs.0.kwargs={width: 4, height: 4, max_turns: 12}", "envs.0.tasks={split: train, limit: 4}",
         "eval.episodes_per_task=1", "eval.tasks={split: test, limit: 2}", "eval.train_tasks=2",
         *[f"policy.tiny.{k}={v}" for k, v in TINY.items()],
     ]
     summary = run("configs/maze_heldout.yaml", overrides)
     assert summary["steps"] == 2 and summary["heldout_success_after"] is not None
-    steps = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/rows" in r]
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    (warm,) = [r for r in records if r.get("event") == "warm_start"]
+    (oracle,) = [r for r in records if r.get("event") == "oracle_seed"]
+    assert warm["demos"] == oracle["successes"] >= 1 and warm["steps"] == 4
+    assert warm["loss_last"] < warm["loss_first"]  # the oracle's moves got likelier
+    first_eval = next(i for i, r in enumerate(records) if r.get("event") == "eval")
+    assert records.index(warm) < first_eval  # eval_before measures the cloned policy
+    steps = [r for r in records if "train/rows" in r]
     for record in steps:
         assert record["train/value_loss"] > 0
         assert 0 < record["data/judge/kept"] < 1 and record["data/judge/graded"] == 1.0
         assert record["train/adv_nonzero"] <= record["data/judge/kept"] + 1e-9  # judged-out turns get no gradient
-    stored = envgym.read_episodes(tmp_path / "trajectories.jsonl")
+    stored = envgym.read_episodes(tmp_path / "run" / "trajectories.jsonl")
     levels = {t.level for ep in stored for t in ep.turns}
     assert levels == {"high", "low"}
+
+
+def test_warm_start_clones_the_oracle_and_caches_the_result(policy, tmp_path, monkeypatch):
+    from envgym.agents.choice_agent import ChoiceAgent
+    from envgym.trainers.warm_start import warm_start
+
+    monkeypatch.setenv("ENVGYM_CACHE", str(tmp_path))
+    _model, tok = policy
+    env = envgym.make("envgym/Maze-v0", width=4, height=4)
+    episodes = []
+    for task in env.unwrapped.task_split("train", limit=3):
+        agent = ChoiceAgent(tok, observation="maze_rooms")
+        obs, info = env.reset(options={"task": task.task_id})
+        episode = Episode(env_id="maze", task_id=task.task_id)
+        done = False
+        while not done:
+            agent.prepare(obs, info)
+            decision = agent.finish(agent.force(env.unwrapped.oracle_action()))
+            obs, reward, term, trunc, info = env.step(decision.action)
+            episode.turns.append(Turn(index=len(episode.turns), observation={}, action=decision.action, reward=reward,
+                                      prompt_ids=decision.prompt_ids, completion_ids=decision.completion_ids, extra=decision.extra))
+            done = term or trunc
+        episode.success = info["success"]
+        episodes.append(episode)
+    cfg = _config("policy.warm_start.steps=5", "policy.warm_start.batch_rows=256", "policy.warm_start.lr=0.003").policy.warm_start  # every row, every step
+
+    def fresh_learner():
+        torch.manual_seed(0)
+        model, tok = tiny_policy(**TINY)
+        return Learner(model, tok, _config())
+
+    first, second = fresh_learner(), fresh_learner()
+    stats = warm_start(first, episodes, cfg)
+    assert stats["cached"] == 0.0 and stats["demos"] == 3 and stats["loss_last"] < stats["loss_first"]
+    again = warm_start(second, episodes, cfg)
+    assert again["cached"] == 1.0 and again["loss_last"] == stats["loss_last"]
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert len(list((tmp_path / "warm_start").iterdir())) == 1
+    other = warm_start(fresh_learner(), episodes, cfg.model_copy(update={"lr": 1e-2}))
+    assert other["cached"] == 0.0 and len(list((tmp_path / "warm_start").iterdir())) == 2  # other settings, other key
+
+
+# ----------------------------------------------------------------------------- the study, quick mode
+
+
+@pytest.mark.timeout(1500)
+def test_credit_suite_quick_mode_searches_runs_and_reports(tmp_path, monkeypatch):
+    from envgym.trainers import compare
+
+    monkeypatch.setenv("ENVGYM_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "study"
+    argv = ["--suite", "credit", "--mode", "quick", "--envs", "maze", "--methods", "grpo", "hae", "--out", str(out)]
+    payload = compare.main(argv)
+    runs = payload["runs"]
+    assert {(r["method"], r["seed"]) for r in runs} == {("grpo", 0), ("hae", 0)}
+    assert all(r["env_steps"] >= r["env_steps_budget"] == 300 for r in runs)
+    assert any("agent.kind=hierarchical_choice" in r["overrides"] for r in runs)
+    chosen = [o for r in runs for o in r["overrides"] if o.startswith("optim.lr=")]
+    assert len(chosen) == 2  # each final run carries the learning rate its search chose
+    text = (out / "results.md").read_text()
+    assert "`python -m envgym.trainers.compare --suite credit --mode quick" in text and "Commit: `" in text
+    assert "| maze | grpo |" in text and "| maze | hae |" in text and "chosen" in text  # the search table
+    assert "| GRPO |" in text and "| HAE + hierarchical agent (HiPER) |" in text and "(baseline)" in text
+    assert (out / "maze.png").stat().st_size > 10_000
+    assert len(list((out / "search").iterdir())) == 4  # 2 methods x 2 learning rates (run directories inside --out)
+    stamps = {p: p.stat().st_mtime for p in out.rglob("result.json")}
+    compare.main(argv)  # a second call reuses every finished run
+    assert {p: p.stat().st_mtime for p in out.rglob("result.json")} == stamps

@@ -1,30 +1,35 @@
-"""Credit-assignment comparison: GRPO vs GiGPO vs HAE vs turn-level, same env-step budget and seeds.
+"""Credit-assignment comparison at equal env-step budgets, with seeds and confidence intervals.
 
+    python -m envgym.trainers.compare --suite credit --mode quick|full [--jobs 2] [--out DIR]
     python -m envgym.trainers.compare [--config configs/compare_maze.yaml] [--estimators grpo gigpo hae turn]
                                [--seeds 0 1] [--env-steps 100000] [--out runs/compare] [k=v overrides ...]
 
-Every (estimator, seed) pair trains from scratch with the same config, stopping once the rollouts
-took ``--env-steps`` env steps; then the fixed evaluation set is played.  Written to ``--out``:
+Every (env, method, seed) cell trains from scratch with the env's config and the method's overrides,
+stopping once its rollouts took the env-step budget; then the fixed evaluation sets are played
+(held-out tasks with ``eval.tasks``).  A cell whose ``result.json`` exists is not run again (an
+interrupted study resumes).  ``--suite credit`` is the study of :mod:`envgym.trainers.credit_suite`;
+without it, ``--estimators`` are compared on one ``--config``.  Written to ``--out``:
 
-* ``results.md`` — table: final eval success (mean ± std over seeds, and per seed), env steps to
-  reach 50 % / 80 % training success (mean over the seeds that reached it), wall time;
-* ``success_vs_env_steps.png`` — training success (EMA-smoothed, over every finished episode) vs
-  env steps, mean over seeds with a min–max band;
-* ``results.json`` — everything above, raw.
-
-HAE here runs with the *flat* choice agent (a from-scratch tiny model cannot be asked to write
-HiPER's ``<switch>/<subgoal>/<action>`` format): segments are cut every ``algo.hae_segment_len`` turns
-(or where the env's ``info["subgoal"]`` changes), and a three-head critic on the prompt's last hidden
-state supplies ``V_high, V_low, V_term``.  Every completion token is an action token, so a turn trains
-on ``A^low`` plus, on segment-start turns, ``A^H``.
+* ``results.md`` — per env: held-out success (mean ± 95 % CI over seeds, t-distribution; per seed),
+  the paired difference to GRPO (same seeds), training-task success, env steps until the
+  EMA-smoothed training success first reached 50 % / 80 %, wall time; the exact command, the commit,
+  the machine's load and the hyper-parameter search budget;
+* ``<env>.png`` — training success (EMA) vs env steps, mean and every seed, and the final held-out
+  success per method with its CI;
+* ``results.json`` — everything, raw.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -39,139 +44,319 @@ def label(estimator: str) -> str:
     return ESTIMATORS[estimator].label
 
 
-def run_one(config: str, estimator: str, seed: int, env_steps: int, out: Path, extra: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the comparison."""
+
+    env: str
+    method: str
+    label: str
+    config: str
+    seed: int
+    env_steps: int
+    overrides: tuple[str, ...]
+    run_dir: str
+
+
+def run_cell(cell: Cell) -> dict[str, Any]:
+    """Train one cell (or read its earlier ``result.json``) and return its result."""
     from envgym.trainers.metrics import read_metrics
     from envgym.trainers.train import run
 
-    run_dir = out / f"{estimator}_seed{seed}"
+    run_dir = Path(cell.run_dir)
+    cached = run_dir / "result.json"
+    if cached.exists():
+        result = json.loads(cached.read_text())
+        if result.get("overrides") == list(cell.overrides) and result.get("env_steps_budget") == cell.env_steps:
+            return result
     overrides = [
-        f"algo.estimator={estimator}", f"run.seed={seed}", f"run.max_env_steps={env_steps}",
-        f"run.out_dir={run_dir}", "run.progress=false", "run.resume=never", *extra,
+        *cell.overrides, f"run.seed={cell.seed}", f"run.max_env_steps={cell.env_steps}", f"run.out_dir={run_dir}",
+        "run.progress=false", "run.resume=never",
     ]
     start = time.perf_counter()
-    summary = run(config, overrides)
+    summary = run(cell.config, overrides)
     records = [r for r in read_metrics(run_dir / "metrics.jsonl") if "perf/env_steps" in r]
-    return {
-        "estimator": estimator, "seed": seed, "eval_before": summary["eval_success_before"],
-        "eval_after": summary["eval_success_after"], "steps": summary["steps"], "wall_s": round(time.perf_counter() - start, 1),
+    result = {
+        "env": cell.env, "method": cell.method, "label": cell.label, "seed": cell.seed, "config": cell.config,
+        "overrides": list(cell.overrides), "env_steps_budget": cell.env_steps, "env_steps": summary["env_steps"],
+        "steps": summary["steps"], "wall_s": round(time.perf_counter() - start, 1),
+        "eval_before": summary["eval_success_before"], "eval_after": summary["eval_success_after"],
+        "heldout_before": summary["heldout_success_before"], "heldout_after": summary["heldout_success_after"],
         "curve": [[r["perf/env_steps"], r.get("rollout/success", float("nan"))] for r in records],
     }
+    cached.write_text(json.dumps(result))
+    return result
 
 
-def _smooth(values: np.ndarray, alpha: float = 0.15) -> np.ndarray:
+def run_cells(cells: list[Cell], jobs: int) -> list[dict[str, Any]]:
+    """Run ``cells``, ``jobs`` at a time (separate processes, one torch thread each)."""
+    results: list[dict[str, Any]] = []
+
+    def report(result: dict[str, Any]) -> None:
+        results.append(result)
+        print(f"[{len(results)}/{len(cells)}] {result['env']} {result['method']} seed {result['seed']}: held-out "
+              f"{result['heldout_after']} train {result['eval_after']} ({result['steps']} steps, "
+              f"{result['env_steps']:,} env steps, {result['wall_s']} s)", flush=True)
+
+    if jobs <= 1:
+        for cell in cells:
+            report(run_cell(cell))
+        return results
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        for result in pool.map(run_cell, cells):
+            report(result)
+    return results
+
+
+# ---------------------------------------------------------------------- statistics
+
+
+def ci95(values: list[float]) -> tuple[float, float]:
+    """``(mean, half-width)`` of the 95 % confidence interval of the mean (Student t, n − 1 dof;
+    half-width NaN for fewer than two values)."""
+    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return float("nan"), float("nan")
+    if x.size < 2:
+        return float(x.mean()), float("nan")
+    from scipy.stats import t
+
+    return float(x.mean()), float(t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+
+
+def smooth(values: np.ndarray, alpha: float = 0.15) -> np.ndarray:
+    """EMA that carries over NaNs (steps without a finished episode)."""
     out = np.empty_like(values)
     acc = np.nan
     for i, v in enumerate(values):
-        if np.isnan(v):
-            out[i] = acc
-            continue
-        acc = v if np.isnan(acc) else (1 - alpha) * acc + alpha * v
+        if not np.isnan(v):
+            acc = v if np.isnan(acc) else (1 - alpha) * acc + alpha * v
         out[i] = acc
     return out
 
 
-def _first_reach(curve: list[list[float]], level: float) -> float | None:
+def first_reach(curve: list[list[float]], level: float) -> float | None:
+    """Env steps at which the EMA-smoothed training success first reached ``level``."""
     if not curve:
         return None
     xs = np.array([c[0] for c in curve], dtype=float)
-    ys = _smooth(np.array([c[1] for c in curve], dtype=float))
-    hit = np.flatnonzero(ys >= level)
+    hit = np.flatnonzero(smooth(np.array([c[1] for c in curve], dtype=float)) >= level)
     return float(xs[hit[0]]) if hit.size else None
 
 
-def summarise(results: list[dict[str, Any]], estimators: list[str], env_steps: int) -> tuple[str, dict[str, Any]]:
-    table = ["| estimator | eval success after (mean ± std) | per seed | env steps to 50 % | env steps to 80 % | wall s / run |",
-             "|---|---|---|---|---|---|"]
+def _fmt(mean: float, half: float) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    return f"{mean:.3f}" if not np.isfinite(half) else f"{mean:.3f} ± {half:.3f}"
+
+
+def _reach(xs: list[float | None], n: int) -> str:
+    got = [x for x in xs if x is not None]
+    return f"{np.mean(got):,.0f} ({len(got)}/{n})" if got else f"never (0/{n})"
+
+
+def _paired(runs: list[dict[str, Any]], base: list[dict[str, Any]], key: str) -> str:
+    """Mean paired difference (same seeds) to the baseline, with its 95 % CI."""
+    ref = {r["seed"]: r[key] for r in base}
+    diffs = [r[key] - ref[r["seed"]] for r in runs if r[key] is not None and ref.get(r["seed"]) is not None]
+    mean, half = ci95(diffs)
+    return "–" if not diffs else f"{mean:+.3f}" + (f" ± {half:.3f}" if np.isfinite(half) else "")
+
+
+def env_table(results: list[dict[str, Any]], methods: list[tuple[str, str]]) -> tuple[list[str], dict[str, Any]]:
+    """The markdown table of one env and its statistics."""
+    key = "heldout_after" if any(r["heldout_after"] is not None for r in results) else "eval_after"
+    lines = ["| method | held-out success (mean ± 95% CI) | per seed | Δ vs GRPO (paired) | train-task success | "
+             "env steps to 50% | env steps to 80% | env steps / run | wall s / run |", "|---" * 9 + "|"]
+    base = [r for r in results if r["method"] == "grpo"]
     stats: dict[str, Any] = {}
-    for est in estimators:
-        runs = [r for r in results if r["estimator"] == est]
-        finals = np.array([r["eval_after"] for r in runs], dtype=float)
-        reach50 = [x for x in (_first_reach(r["curve"], 0.5) for r in runs) if x is not None]
-        reach80 = [x for x in (_first_reach(r["curve"], 0.8) for r in runs) if x is not None]
-        stats[est] = {"eval_mean": float(np.nanmean(finals)), "eval_std": float(np.nanstd(finals)),
-                      "reach50": reach50, "reach80": reach80, "per_seed": finals.tolist()}
-
-        def reach(xs: list[float]) -> str:
-            return f"{np.mean(xs):,.0f} ({len(xs)}/{len(runs)} seeds)" if xs else f"not reached (0/{len(runs)})"
-
-        table.append(
-            f"| {label(est)} | {np.nanmean(finals):.3f} ± {np.nanstd(finals):.3f} | "
-            f"{', '.join(f'{x:.2f}' for x in finals)} | {reach(reach50)} | {reach(reach80)} | "
-            f"{np.mean([r['wall_s'] for r in runs]):.0f} |"
-        )
-    before = [r["eval_before"] for r in results if r["eval_before"] is not None]
-    text = "\n".join([
-        f"# Credit assignment on the maze — {env_steps:,} env steps per run",
-        "",
-        f"Untrained policy (eval success before training, all runs): {np.mean(before):.3f}" if before else "",
-        "",
-        *table,
-        "",
-        "Success to 50 %/80 %: first env step at which the EMA-smoothed training success (over every",
-        "finished episode) reached the level.  Eval: the fixed evaluation set after training.",
-    ])
-    return text, stats
+    for name, text in methods:
+        runs = sorted((r for r in results if r["method"] == name), key=lambda r: r["seed"])
+        if not runs:
+            continue
+        finals = [r[key] for r in runs]
+        mean, half = ci95(finals)
+        train_mean, train_half = ci95([r["eval_after"] for r in runs])
+        reach = {lvl: [first_reach(r["curve"], lvl) for r in runs] for lvl in (0.5, 0.8)}
+        stats[name] = {"mean": mean, "ci95": half, "per_seed": finals, "train_mean": train_mean, "reach50": reach[0.5],
+                       "reach80": reach[0.8], "wall_s": float(np.mean([r["wall_s"] for r in runs]))}
+        seeds = ", ".join("–" if f is None else f"{f:.2f}" for f in finals)
+        delta = "(baseline)" if name == "grpo" else _paired(runs, base, key)
+        lines.append(f"| {text} | {_fmt(mean, half)} | {seeds} | {delta} | {_fmt(train_mean, train_half)} | "
+                     f"{_reach(reach[0.5], len(runs))} | {_reach(reach[0.8], len(runs))} | "
+                     f"{np.mean([r['env_steps'] for r in runs]):,.0f} | {stats[name]['wall_s']:.0f} |")
+    return lines, stats
 
 
-def plot(results: list[dict[str, Any]], estimators: list[str], env_steps: int, path: Path) -> None:
+# ---------------------------------------------------------------------- plots
+
+
+def plot_env(results: list[dict[str, Any]], methods: list[tuple[str, str]], budget: int, title: str, path: Path) -> None:
+    """Training success vs env steps (mean and each seed) and final held-out success per method."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grid = np.linspace(0, env_steps, 60)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for est in estimators:
-        curves = []
-        for r in (r for r in results if r["estimator"] == est):
-            if not r["curve"]:
-                continue
-            xs = np.array([c[0] for c in r["curve"]], dtype=float)
-            ys = _smooth(np.array([c[1] for c in r["curve"]], dtype=float))
-            curves.append(np.interp(grid, xs, ys, left=ys[0], right=ys[-1]))
-        if not curves:
-            continue
-        stack = np.vstack(curves)
-        mean = np.nanmean(stack, axis=0)
-        line, = ax.plot(grid, mean, label=f"{label(est)} (n={len(curves)})")
-        ax.fill_between(grid, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0), color=line.get_color(), alpha=0.15)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("training success (EMA)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("Success vs env steps (mean over seeds, band = min–max)")
+    grid = np.linspace(0, budget, 80)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    key = "heldout_after" if any(r["heldout_after"] is not None for r in results) else "eval_after"
+    for k, (name, text) in enumerate(methods):
+        runs = [r for r in results if r["method"] == name]
+        curves = [np.interp(grid, [c[0] for c in r["curve"]], smooth(np.array([c[1] for c in r["curve"]], dtype=float)))
+                  for r in runs if r["curve"]]
+        color = f"C{k}"
+        for c in curves:
+            left.plot(grid, c, color=color, alpha=0.25, lw=0.8)
+        if curves:
+            left.plot(grid, np.nanmean(np.vstack(curves), axis=0), color=color, lw=2, label=f"{text} (n={len(curves)})")
+        finals = [r[key] for r in runs if r[key] is not None]
+        right.scatter([k] * len(finals), finals, color=color, alpha=0.5, s=14)
+        mean, half = ci95(finals)
+        if np.isfinite(mean):
+            right.errorbar([k], [mean], yerr=[[half if np.isfinite(half) else 0.0]], fmt="o", color=color, capsize=4, ms=7)
+    left.set(xlabel="env steps", ylabel="training success (EMA)", ylim=(-0.02, 1.02), title=f"{title}: learning (thin = seeds)")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7, loc="upper left")
+    right.set_xticks(range(len(methods)), [m for m, _ in methods], rotation=35, fontsize=8)
+    right.set(ylabel="held-out success after training", ylim=(-0.02, 1.02), title="final held-out success (mean ± 95% CI)")
+    right.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description="Compare advantage estimators at equal env-step budgets.")
-    parser.add_argument("--config", default=DEFAULT_CONFIG)
-    parser.add_argument("--estimators", nargs="+", default=["grpo", "gigpo", "hae", "turn"], choices=sorted(ESTIMATORS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--env-steps", type=int, default=100_000)
-    parser.add_argument("--out", default="runs/compare")
-    parser.add_argument("overrides", nargs="*", help="extra key.sub=value overrides for every run")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
+# ---------------------------------------------------------------------- the report
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "trainers", "agents", "envs", "configs"],
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return sha + (" (with uncommitted changes under trainers/ agents/ envs/ configs/)" if dirty else "")
+
+
+def report(results: list[dict[str, Any]], envs: list[tuple[str, int, str]], methods: list[tuple[str, str]],
+           header: list[str], out: Path) -> tuple[str, dict[str, Any]]:
+    """``results.md`` text and per-env statistics; writes one plot per env."""
+    lines = list(header)
+    stats: dict[str, Any] = {}
+    for env, budget, title in envs:
+        env_results = [r for r in results if r["env"] == env]
+        if not env_results:
+            continue
+        table, stats[env] = env_table(env_results, methods)
+        before = [r["heldout_before"] for r in env_results if r["heldout_before"] is not None]
+        lines += [f"## {title} — {budget:,} env steps per run", "",
+                  f"Untrained policy, held-out success: {np.mean(before):.3f}" if before else "", "", *table, "",
+                  f"![{env}]({env}.png)", ""]
+        plot_env(env_results, methods, budget, title, out / f"{env}.png")
+    lines += [
+        "Held-out success: the fixed held-out evaluation after training (tasks never trained on). "
+        "Δ vs GRPO: mean over seeds of (method − GRPO) on the same seed, with its 95 % CI. "
+        "Env steps to 50 %/80 %: first env step at which the EMA-smoothed training success (over every finished "
+        "episode) reached the level, mean over the seeds that reached it. CI: Student t over seeds.",
+    ]
+    return "\n".join(lines), stats
+
+
+def run_suite(args: argparse.Namespace) -> dict[str, Any]:
+    """The study: the learning-rate search of every (env, method), then its seeds with the winner."""
+    from envgym.trainers import credit_suite as suite
+
+    mode, out = args.mode, Path(args.out or f"docs/results/credit-{args.mode}")
+    work = Path(args.work or f"runs/credit-{mode}") if args.out is None or args.work else out  # run directories
+    envs = [suite.study_env(e) for e in (args.envs or [e.name for e in suite.ENVS])]
+    methods = [suite.method(m) for m in (args.methods or [m.name for m in suite.METHODS])]
+    seeds = args.seeds if args.seeds is not None else list(suite.SEEDS[mode])
+    search = [Cell(e.name, m.name, f"{m.label} [{option}]", e.config, suite.SEARCH_SEED, max(1, int(e.budget[mode] * suite.SEARCH_BUDGET)),
+                   (*suite.run_overrides(e, m, mode), *args.overrides, option), str(work / "search" / f"{e.name}_{m.name}_{_slug(option)}"))
+              for e in envs for m in methods for option in suite.SEARCH_GRID]
+    print(f"search: {len(search)} runs", flush=True)
+    chosen, search_lines = choose(run_cells(search, args.jobs), suite.SEARCH_GRID)
+    cells = [Cell(e.name, m.name, m.label, e.config, seed, e.budget[mode],
+                  (*suite.run_overrides(e, m, mode), *args.overrides, chosen[(e.name, m.name)]),
+                  str(work / "runs" / f"{e.name}_{m.name}_seed{seed}"))
+             for seed in seeds for e in envs for m in methods]
+    extra = [f"Mode: {mode}.", f"Hyper-parameter search: {suite.HP_SEARCH}.", "", "### The search (training-task success; held-out shown, never used)",
+             "", *search_lines]
+    return _execute(cells, args, out, [(e.name, e.budget[mode], e.name.capitalize()) for e in envs],
+                    [(m.name, m.label) for m in methods], seeds, extra=extra)
+
+
+def choose(results: list[dict[str, Any]], grid: tuple[str, ...]) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """The grid option with the best training-task success per (env, method) (ties: the earlier
+    option), and the search's markdown table."""
+    chosen: dict[tuple[str, str], str] = {}
+    lines = ["| env | method | " + " | ".join(grid) + " | chosen |", "|---" * (len(grid) + 3) + "|"]
+    by_cell: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for r in results:
+        option = next(o for o in grid if o in r["overrides"])
+        by_cell.setdefault((r["env"], r["method"]), {})[option] = r
+    for (env, name), runs in by_cell.items():
+        scores = [(runs[o]["eval_after"] if runs.get(o) and runs[o]["eval_after"] is not None else -1.0) for o in grid]
+        chosen[(env, name)] = grid[int(np.argmax(scores))]
+        cells = [f"{runs[o]['eval_after']:.3f} (held-out {runs[o]['heldout_after']:.3f})" if o in runs and runs[o]["eval_after"] is not None
+                 and runs[o]["heldout_after"] is not None else "–" for o in grid]
+        lines.append(f"| {env} | {name} | " + " | ".join(cells) + f" | `{chosen[(env, name)]}` |")
+    return chosen, lines
+
+
+def _slug(option: str) -> str:
+    return option.replace(".", "_").replace("=", "-")
+
+
+def run_estimators(args: argparse.Namespace) -> dict[str, Any]:
+    out = Path(args.out or "runs/compare")
+    seeds = args.seeds if args.seeds is not None else [0, 1]
+    cells = [Cell("env", est, label(est), args.config, seed, args.env_steps, (f"algo.estimator={est}", *args.overrides),
+                  str(out / f"{est}_seed{seed}")) for seed in seeds for est in args.estimators]
+    return _execute(cells, args, out, [("env", args.env_steps, args.config)], [(e, label(e)) for e in args.estimators], seeds, extra=[])
+
+
+def _execute(cells: list[Cell], args: argparse.Namespace, out: Path, envs: list[tuple[str, int, str]],
+             methods: list[tuple[str, str]], seeds: list[int], extra: list[str]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for seed in args.seeds:
-        for est in args.estimators:
-            result = run_one(args.config, est, seed, args.env_steps, out, args.overrides)
-            results.append(result)
-            print(f"{est:>6} seed {seed}: eval {result['eval_before']} -> {result['eval_after']} "
-                  f"({result['steps']} steps, {result['wall_s']} s)", flush=True)
-    text, stats = summarise(results, args.estimators, args.env_steps)
+    load0, start = os.getloadavg(), time.perf_counter()
+    results = run_cells(cells, args.jobs)
+    wall = time.perf_counter() - start
+    command = "python -m envgym.trainers.compare " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    header = [
+        "# Credit assignment at equal env-step budgets", "",
+        f"Command: `{command}`  ", f"Commit: `{_commit()}`  ",
+        f"Seeds: {seeds}; {len(cells)} runs, {args.jobs} at a time; wall time {wall / 60:.1f} min.  ",
+        f"Machine: {os.cpu_count()} CPUs shared with other work, load average {load0[0]:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end.  ", *[f"{line}  " for line in extra], "",
+    ]
+    text, stats = report(results, envs, methods, header, out)
     (out / "results.md").write_text(text + "\n")
-    plot(results, args.estimators, args.env_steps, out / "success_vs_env_steps.png")
-    payload = {"config": args.config, "env_steps": args.env_steps, "seeds": args.seeds, "stats": stats, "runs": results}
+    payload = {"command": command, "commit": _commit(), "wall_s": round(wall, 1), "seeds": seeds, "stats": stats, "runs": results}
     (out / "results.json").write_text(json.dumps(payload, indent=1))
     print(text)
-    print(f"\nwritten: {out / 'results.md'}, {out / 'success_vs_env_steps.png'}, {out / 'results.json'}")
+    print(f"\nwritten: {out / 'results.md'}, {out / 'results.json'} and one PNG per env")
     return payload
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description="Compare credit-assignment methods at equal env-step budgets.")
+    parser.add_argument("--suite", choices=["credit"], help="run the credit-assignment study (envgym.trainers.credit_suite)")
+    parser.add_argument("--mode", choices=["quick", "full"], default="quick", help="suite: quick (CI) or full (the study)")
+    parser.add_argument("--envs", nargs="+", help="suite: only these envs")
+    parser.add_argument("--methods", nargs="+", help="suite: only these methods")
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
+    parser.add_argument("--estimators", nargs="+", default=["grpo", "gigpo", "hae", "turn"], choices=sorted(ESTIMATORS))
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--env-steps", type=int, default=100_000)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (processes)")
+    parser.add_argument("--out", help="where the report goes (suite default: docs/results/credit-<mode>)")
+    parser.add_argument("--work", help="suite: where the run directories go (default: runs/credit-<mode>; with --out: inside it)")
+    parser.add_argument("overrides", nargs="*", help="extra key.sub=value overrides for every run")
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return run_suite(args) if args.suite else run_estimators(args)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,8 @@ class WarmStartConfig(_Section):
     steps: int = Field(0, ge=0, description="behaviour-cloning steps before RL (0 = none)")
     lr: float = Field(5e-4, gt=0, description="Adam learning rate of the cloning steps")
     batch_rows: int = Field(256, ge=1, description="demonstration turns per cloning step")
+    seed: int = Field(0, description="seed of the cloning batches (not run.seed: runs that differ in their seed start alike)")
+    cache: bool = Field(True, description="keep the cloned weights under ~/.cache/envgym/warm_start, keyed by initial weights, demonstrations and settings")
 
 
 class PolicyConfig(_Section):

@@ -210,10 +210,15 @@ class Trainer:
     # ------------------------------------------------------------------ phases
     def _before_training(self, s: _Session) -> None:
         if s.checkpoint is None:
-            if self.config.eval.episodes_per_task:
+            cfg = self.config
+            demos = self._oracle_demos(s) if cfg.data.seed_with_oracle or cfg.policy.warm_start.steps else None
+            if cfg.policy.warm_start.steps:  # the RL starts (and eval_before measures) from the cloned policy
+                self._warm_start(s, demos)
+            if cfg.eval.episodes_per_task:
                 s.eval_before = self._evaluate(s, tag="eval_before")
-            if self.config.data.seed_with_oracle:
-                self._seed_oracle(s)
+            if cfg.data.seed_with_oracle:
+                for item, ep in demos:
+                    s.data.add_oracle_episode(item, ep)
         s.data.set_version(s.learner.version)
         s.runner.set_producing(True)
 
@@ -361,12 +366,21 @@ class Trainer:
                     writer.write(ep)
         return results
 
-    def _seed_oracle(self, s: _Session) -> None:
+    def _oracle_demos(self, s: _Session) -> list[tuple[Any, Any]]:
+        """The env's oracle episodes of every training task, as ``(work item, episode)``."""
         items = s.data.oracle_work()
         episodes = s.runner.collect_oracle(items, s.train_factory)
-        for item, ep in zip(items, episodes):
-            s.data.add_oracle_episode(item, ep)
         s.logger.event("oracle_seed", {"episodes": len(episodes), "successes": sum(ep.success for ep in episodes)})
+        return list(zip(items, episodes))
+
+    def _warm_start(self, s: _Session, demos: list[tuple[Any, Any]]) -> None:
+        """Behaviour cloning on the oracle episodes (``policy.warm_start``), then publish the weights."""
+        from envgym.trainers.warm_start import warm_start
+
+        if self.config.cluster.backend != "local":
+            raise ValueError("policy.warm_start runs in the trainer's process: use it with cluster.backend=local")
+        s.logger.event("warm_start", warm_start(s.learner, [ep for _, ep in demos], self.config.policy.warm_start))
+        s.backend.update_weights(s.learner.policy_state_dict(), s.learner.version)
 
     def _checkpoint(self, s: _Session, env_steps: float) -> None:
         from envgym.trainers.checkpoint import rng_state, save_checkpoint

@@ -73,9 +73,9 @@ METHODS: tuple[Method, ...] = (
 QUICK = ("eval.episodes_per_task=1", "eval.tasks.limit=2", "eval.train_tasks=2", "eval.every=0", "policy.warm_start.steps=3")
 
 ENVS: tuple[StudyEnv, ...] = (
-    StudyEnv("maze", "configs/credit_maze.yaml", {"quick": 300, "full": 60_000}, "maze_rooms",
+    StudyEnv("maze", "configs/credit_maze.yaml", {"quick": 300, "full": 24_000}, "maze_rooms",
              {"quick": QUICK}),
-    StudyEnv("household", "configs/credit_household.yaml", {"quick": 300, "full": 40_000}, "household",
+    StudyEnv("household", "configs/credit_household.yaml", {"quick": 300, "full": 12_000}, "household",
              {"quick": QUICK}),
 )
 

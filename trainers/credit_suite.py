@@ -83,7 +83,7 @@ SEEDS = {"quick": (0,), "full": (0, 1, 2, 3, 4)}
 
 #: The learning rates every method chooses from (one search run each), the search run's seed (not
 #: one of the study's) and its share of the budget.
-SEARCH_GRID = ("optim.lr=1e-4", "optim.lr=5e-4")
+SEARCH_GRID = ("optim.lr=5e-5", "optim.lr=2e-4")
 SEARCH_SEED = 100
 SEARCH_BUDGET = 0.5
 

@@ -189,6 +189,30 @@ def test_killed_container_raises_infra_error_fast_and_the_pool_replaces_it(base_
     assert containers_of() == []
 
 
+@pytest.mark.parametrize("crash_during", ["step", "idle"])
+def test_a_reset_right_after_the_server_exits_runs_on_a_replacement(base_tag, crash_during):
+    """The env server exits (as a desktop env server does after an app crash) while the engine still
+    lists its container as running (here: uvicorn's graceful shutdown after SIGTERM, which stops
+    listening at once and exits later).  The step in flight is an infrastructure failure; the reset
+    issued at once starts the next episode on a replacement container instead of raising."""
+    env = envgym.make(MAZE, runtime="container", image=base_tag)
+    try:
+        env.reset(seed=1)
+        old = env.handle
+        old.container.exec_run(["sh", "-c", "kill -TERM 1"])
+        wait_until(lambda: not old.answers_health(timeout_s=0.5), 30, "the server to stop listening")
+        if crash_during == "step":
+            with pytest.raises(envgym.InfraError):
+                env.step("north")
+        obs, info = env.reset(seed=1)
+        assert env.handle is not old and info["turn"] == 0
+        assert env.step("north")[4]["turn"] == 1
+        wait_until(lambda: all(r["Id"] != old.container_id for r in containers_of()), 30, "the old container's removal")
+    finally:
+        env.close()
+    assert containers_of() == []
+
+
 def test_pool_hands_out_fresh_sessions_and_works_from_async_code(base_tag):
     with EnvPool(MAZE, size=1, image=base_tag) as pool:
         env = pool.acquire(timeout=120)

@@ -133,6 +133,14 @@ class ContainerHandle:
     def container(self) -> Any:
         return docker_client().containers.get(self.container_id)
 
+    def answers_health(self, timeout_s: float = 1.0) -> bool:
+        """Whether the env server answers ``GET /health`` within ``timeout_s``."""
+        try:
+            with _NO_PROXY.open(f"{self.url}/health", timeout=timeout_s) as reply:
+                return reply.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
     def logs(self, tail: int = 100) -> str:
         try:
             return docker_client().api.logs(self.container_id, tail=tail).decode("utf-8", "replace")
@@ -488,8 +496,11 @@ class ContainerEnv(gymnasium.Wrapper):
 
     Calls run on a worker thread while the caller waits on both the reply and the container's
     death, so a killed container raises :class:`ContainerDied` within about a second.  After a death,
-    ``reset()`` starts a replacement container (``restart``, default on); ``close()`` removes the
-    container.
+    ``reset()`` starts a replacement container (``restart``, default on) — also when the engine still
+    lists the container as running but its server, whose session broke, no longer answers (a server
+    that exited after an infrastructure failure), and when the server dies during the reset itself:
+    the failed episode stays an infrastructure failure, the next one starts cleanly.  ``close()``
+    removes the container.
     """
 
     def __init__(
@@ -554,9 +565,26 @@ class ContainerEnv(gymnasium.Wrapper):
         return self.handle.state().get("Status") == "running"
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if self.handle.dead.is_set() and self._restart is not None and not self._closed:
+        if (self.handle.dead.is_set() or getattr(self.env, "broken", False)) and self._server_gone():
             self._replace()
+        try:
+            return self._call(self.env.reset, seed=seed, options=options)
+        except InfraError:
+            if not self._server_gone():  # the env failed, or the link did: its server is alive
+                raise
+        self._replace()  # the server died before answering: this reset runs on a replacement
         return self._call(self.env.reset, seed=seed, options=options)
+
+    def _server_gone(self) -> bool:
+        """Whether the env server is gone and can be replaced: its container stopped, or it does not
+        answer ``/health`` (the engine may list a container whose server has exited as running for a
+        moment).  Marks the handle dead."""
+        if self._restart is None or self._closed:
+            return False
+        if not self.handle.dead.is_set() and self.handle.answers_health():
+            return False
+        self.handle.dead.set()
+        return True
 
     def step(self, action: Any):
         try:

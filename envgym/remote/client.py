@@ -185,6 +185,11 @@ class _SessionMixin:
         self._broken: RemoteError | None = None
         self._closed = False
 
+    @property
+    def broken(self) -> bool:
+        """Whether the session failed (lost connection, dead server): the next ``reset`` reconnects."""
+        return self._broken is not None and not self._closed
+
     def _connect_kwargs(self) -> dict[str, Any]:
         return {
             "additional_headers": _headers(self._token),

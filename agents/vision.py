@@ -32,7 +32,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from envgym.image_store import ImageStore, settings_key
@@ -46,10 +46,11 @@ class PromptImage:
     ref: dict[str, Any]
     unit: dict[str, Any]
     image: Any = None
+    call: dict[str, Any] = field(default_factory=dict)  # the processor call that made ``unit`` (vLLM redoes it)
 
     @property
     def key(self) -> tuple[str, str]:
-        return self.ref["id"], self.ref["settings"]
+        return self.ref["id"], self.ref.get("settings", "")
 
 
 def tensor_digest(unit: dict[str, Any]) -> str:
@@ -306,9 +307,7 @@ class VisionProcessor:
         """Store a prepared image and its settings; the :class:`PromptImage` a request carries."""
         ref = {"id": store.put(png_bytes(image)), "settings": store.put_settings(self.settings),
                "pixels": tensor_digest(unit), "size": list(image.size), "source_size": list(source_size)}
-        with self._lock:
-            self._remember((ref["id"], ref["settings"]), unit)
-        return PromptImage(ref, unit, image)
+        return PromptImage(ref, unit, image, dict(self.call_kwargs))
 
     def count_images(self, ids: list[int]) -> int:
         """How many image blocks ``ids`` holds (what a turn's list of refs must match)."""

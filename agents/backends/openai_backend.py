@@ -9,7 +9,11 @@ Token-in/token-out where the server allows it:
   prompt text instead (needs ``tokenizer``); returned text is then re-tokenised and the
   :class:`Generation` is marked ``ids_exact=False``;
 * a request with only ``messages`` goes to ``POST /v1/chat/completions`` (plain chat use; tool calls
-  come back in ``Generation.tool_calls``).
+  come back in ``Generation.tool_calls``); a vision agent's messages carry screenshots as
+  ``{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}`` parts, which vision
+  servers (vLLM, SGLang, OpenAI) accept — for evaluation: the server renders and resizes itself, so
+  such turns are not token-exact.  A request with token ids *and* images is refused (``/v1/completions``
+  has no place for images).
 
 Reliability comes from :class:`envgym.llm_http.OpenAICompatibleClient` (one connection pool per event
 loop, at most ``max_concurrency`` requests in flight, a timeout per request, retries with exponential
@@ -151,6 +155,9 @@ class OpenAIBackend(Backend):
 
     # ------------------------------------------------------------------ one request
     async def _generate_one(self, request: GenerationRequest) -> Generation:
+        if request.images:
+            raise BackendError("an OpenAI-compatible server takes images only in chat messages (image_url data "
+                               "URLs), not with token-id prompts: evaluate with a chat-only vision agent (no tokenizer)")
         model = await self._model_name()
         if request.prompt_ids and self.mode != "chat":
             if self.token_prompts is not False:

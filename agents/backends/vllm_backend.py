@@ -13,6 +13,15 @@ a :class:`VLLMBackend` imports vLLM and fails with a clear message when it is mi
   ``VLLM_ENABLE_V1_MULTIPROCESSING=0``), else on every worker through ``LLM.collective_rpc`` — and
   then resets the prefix cache (cached KV blocks were computed by the old weights).
 
+**Images.**  A request with ``images`` (a vision agent's turn) goes in as
+``TokensPrompt(prompt_token_ids=..., multi_modal_data={"image": [...]}, mm_processor_kwargs=...)``:
+the ids already hold each image's placeholder tokens, expanded by the model's processor, and vLLM's
+multimodal processor finds those expanded placeholders in the token prompt instead of expanding again;
+the images are the prepared PIL images (already at the model's geometry), and ``mm_processor_kwargs``
+the recorded processor call (resizing off), so vLLM's image inputs are the same pixels
+(:func:`vllm_prompt`).  Serve the model with ``limit_mm_per_prompt={"image": N}`` at least the
+images of a context.
+
 Not exercised by the CPU test-suite (there is no GPU there); keep it small and explicit.
 """
 
@@ -93,7 +102,7 @@ class VLLMBackend(Backend):
         for request in requests:
             if not request.prompt_ids:
                 raise ValueError("VLLMBackend needs prompt_ids (token-in)")
-            prompts.append(self._TokensPrompt(prompt_token_ids=list(request.prompt_ids)))
+            prompts.append(vllm_prompt(request, self._TokensPrompt))
             params.append(
                 self._SamplingParams(
                     n=1,
@@ -179,6 +188,19 @@ class VLLMBackend(Backend):
             if callable(shutdown):
                 shutdown()
             self.llm = None
+
+
+def vllm_prompt(request: GenerationRequest, tokens_prompt: Any = dict) -> Any:
+    """The engine prompt of ``request``: its token ids, and for a vision turn its images (the prepared
+    PIL images, in placeholder order) with the processor call that made their placeholders."""
+    if not request.images:
+        return tokens_prompt(prompt_token_ids=list(request.prompt_ids))
+    calls = {str(sorted(getattr(image, "call", {}).items())) for image in request.images}
+    if len(calls) > 1:
+        raise ValueError("the images of one prompt were processed with different settings; vLLM takes one set per prompt")
+    return tokens_prompt(prompt_token_ids=list(request.prompt_ids),
+                         multi_modal_data={"image": [image.image for image in request.images]},
+                         mm_processor_kwargs=dict(getattr(request.images[0], "call", {})))
 
 
 def _sampled_logprobs(position_logprobs: Any, ids: list[int]) -> list[float] | None:

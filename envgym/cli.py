@@ -392,6 +392,8 @@ def serve(
     import_module: list[str] = typer.Option([], "--import", help="modules to import first (they may register envs)"),
     log_level: str = typer.Option("warning"),
     openenv: bool = typer.Option(False, "--openenv", help="OpenEnv's protocol at the root, envgym's under /envgym"),
+    no_openenv: bool = typer.Option(False, "--no-openenv", help="envgym's protocol only (no OpenEnv routes)"),
+    spare_envs: int = typer.Option(0, help="envs kept built ahead of demand with the server's kwargs"),
 ) -> None:
     """Serve an environment over WebSocket: one connection = one session = one env.
 
@@ -410,7 +412,8 @@ def serve(
     serve_env(env_id, host=host, port=port, max_sessions=max_sessions, token=token,
               idle_timeout_s=idle_timeout, env_kwargs=_parse_kwargs(kw), log_level=log_level,
               max_message_bytes=max_message_bytes, policy=policy,
-              on_ready=lambda url: print(f"READY {url}", flush=True), openenv_root=openenv)
+              on_ready=lambda url: print(f"READY {url}", flush=True), openenv_root=openenv, openenv=not no_openenv,
+              spare_envs=spare_envs)
 
 
 @app.command()

@@ -17,7 +17,8 @@ from envgym.remote.client import AsyncRemoteEnv, RemoteEnv, make_remote
 from envgym.remote.errors import ProtocolError
 from envgym.remote.loopback import running_server
 from envgym.remote.policy import SessionPolicy
-from tests.support.echo_envs import ECHO_ID, EchoEnv, gate
+from tests.support.containers import wait_until
+from tests.support.echo_envs import BUILT, CLOSED_LABELS, ECHO_ID, EchoEnv, gate
 
 # Text, a function-call string, structured tool calls (dict and JSON-string arguments), unicode,
 # an invalid tool (answered with info["action_error"]) and the terminating action.
@@ -244,6 +245,29 @@ def test_slow_session_does_not_block_others(echo_url):
     assert result["step"][4]["echo"] == f"wait:{name}"
     slow.close()
     fast.close()
+
+
+def test_spare_envs_are_built_ahead_and_handed_to_sessions_that_ask_for_nothing_else():
+    BUILT.clear()
+    CLOSED_LABELS.clear()
+    policy = SessionPolicy(frozenset({"label"}))
+    with running_server(ECHO_ID, spare_envs=1, env_kwargs={"label": "spare"}, policy=policy) as url:
+        wait_until(lambda: len(BUILT) == 1, 10, "the spare env")  # built before any session
+        first = RemoteEnv(url, ECHO_ID, env_kwargs={"label": "spare"})  # what the server's kwargs say
+        assert len(BUILT) == 1, "the session got the spare: no env was built for it"
+        first.reset(seed=0)
+        wait_until(lambda: len(BUILT) == 2, 10, "the next spare, after the first reset")
+        assert first.step("hi")[4]["echo"] == "hi"
+        other = RemoteEnv(url, ECHO_ID, env_kwargs={"label": "own"})  # other kwargs: its own env
+        assert BUILT[-1][0] == "own" and CLOSED_LABELS == ["spare"], "the spare it took was closed unused"
+        other.reset(seed=1)
+        wait_until(lambda: len(BUILT) == 4, 10, "the spare after the second session's first reset")
+        first.close()
+        other.close()
+    # each env was built on the thread of the session that used it ("own" on the thread of the spare it replaced)
+    assert BUILT == [("spare", "envgym-session-1"), ("spare", "envgym-session-2"), ("own", "envgym-session-2"),
+                     ("spare", "envgym-session-3")]
+    assert sorted(CLOSED_LABELS) == ["own", "spare", "spare", "spare"], "the spare left at shutdown was closed too"
 
 
 def test_health_metadata_and_schema(echo_url):

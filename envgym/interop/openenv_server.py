@@ -380,8 +380,16 @@ class McpSocketSession(OpenEnvSession):
 
 # ------------------------------------------------------------------------------------------- routes
 def mount_openenv(app: Any, prefix: str = "/openenv") -> None:
-    """Add OpenEnv's routes under ``prefix`` to an app made by :func:`envgym.remote.server.create_app`."""
+    """Serve OpenEnv's routes under ``prefix`` on an app made by :func:`envgym.remote.server.create_app`."""
     server = app.state.env_server
+    routes = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    routes.state.env_server = server
+    routes.include_router(openenv_router(server))
+    app.mount(prefix, routes)
+
+
+def openenv_router(server: Any) -> APIRouter:
+    """OpenEnv's routes (HTTP and WebSocket) on the native server ``server``."""
     catalog = ToolCatalog(server)
     sessions = HttpSessions(server, catalog)
     router = APIRouter()
@@ -453,7 +461,7 @@ def mount_openenv(app: Any, prefix: str = "/openenv") -> None:
         return get_openapi(title=f"envgym env server (OpenEnv protocol): {server.env_id}",
                            version=OPENENV_API_VERSION, routes=router.routes)
 
-    app.include_router(router, prefix=prefix)
+    return router
 
 
 def _async_value(value: Any) -> Any:
@@ -510,6 +518,6 @@ def openenv_at_root(native: Any, native_prefix: str = "/envgym") -> Any:
     app = FastAPI(title=f"envgym env server: {server.env_id}", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.env_server = server
-    mount_openenv(app, prefix="")
+    app.include_router(openenv_router(server))
     app.mount(native_prefix, native)
     return app

@@ -2,7 +2,7 @@
 instance) and clients that make it look local.
 
 * :mod:`envgym.remote.protocol` — the wire protocol (messages, error and close codes, encoding).
-* :mod:`envgym.remote.server` — ``create_app(env_id)`` / ``serve(env_id)`` (FastAPI + uvicorn).
+* :mod:`envgym.remote.server` — ``create_app(env_id)`` / ``serve(env_id)`` (Starlette + uvicorn).
 * :mod:`envgym.remote.client` — ``RemoteEnv`` (sync ``gymnasium.Env``), ``AsyncRemoteEnv``, ``make_remote``.
 * :mod:`envgym.remote.errors` — ``RemoteEnvError``, ``ProtocolError`` and the ``InfraError`` subclasses.
 * :mod:`envgym.remote.loopback` — ``running_server`` / ``running_server_process``: an env served on 127.0.0.1.

@@ -1,6 +1,6 @@
 """The env server: one registered env served over WebSocket, one env instance per session.
 
->>> app = create_app("envgym/Maze-v0")                  # an ASGI app (FastAPI)   # doctest: +SKIP
+>>> app = create_app("envgym/Maze-v0")                  # an ASGI app (Starlette) # doctest: +SKIP
 >>> serve("envgym/Maze-v0", port=8000)                  # blocking, uvicorn       # doctest: +SKIP
 
 Routes:
@@ -38,6 +38,7 @@ and the client decides whether to ``reset``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
 import itertools
@@ -51,9 +52,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 import envgym
 from envgym.errors import Forbidden, InfraError
@@ -111,16 +115,24 @@ def _env_exception_reply(request_id: Any, exc: BaseException) -> str:
 
 class _SessionWorker:
     """The one thread that runs a session's env calls: a single-thread executor that hands results
-    straight to an asyncio future (half the CPU of ``ThreadPoolExecutor`` + ``wrap_future``)."""
+    straight to an asyncio future (half the CPU of ``ThreadPoolExecutor`` + ``wrap_future``).
+    ``prelude`` runs first (a spare env's build, before any event loop may exist: ``adopt`` names the
+    loop later)."""
 
-    __slots__ = ("_loop", "_queue", "_stopped", "thread")
+    __slots__ = ("_loop", "_prelude", "_queue", "_stopped", "thread")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, name: str):
+    def __init__(self, loop: asyncio.AbstractEventLoop | None, name: str, prelude: Any = None):
         self._loop = loop
+        self._prelude = prelude
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stopped = False
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
+
+    def adopt(self, loop: asyncio.AbstractEventLoop) -> _SessionWorker:
+        """Hand results to ``loop`` from now on."""
+        self._loop = loop
+        return self
 
     def submit(self, fn: Any, *args: Any) -> asyncio.Future:
         """Run ``fn(*args)`` on the session thread; the future holds its result or exception."""
@@ -130,6 +142,11 @@ class _SessionWorker:
         self._queue.put((future, fn, args))
         return future
 
+    def call_on_loop(self, fn: Any) -> None:
+        """Run ``fn()`` on the event loop (from this thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+            self._loop.call_soon_threadsafe(fn)
+
     def stop(self) -> None:
         """Let the thread exit once the work already queued is done."""
         if not self._stopped:
@@ -137,7 +154,9 @@ class _SessionWorker:
             self._queue.put(None)
 
     def _run(self) -> None:
-        get, loop = self._queue.get, self._loop
+        if self._prelude is not None:
+            self._prelude()
+        get = self._queue.get
         while True:
             item = get()
             if item is None:
@@ -146,9 +165,34 @@ class _SessionWorker:
             try:
                 result = fn(*args)
             except BaseException as exc:  # handed to the awaiting coroutine
-                _hand_over(loop, _set_exception, future, exc)
+                _hand_over(self._loop, _set_exception, future, exc)
             else:
-                _hand_over(loop, _set_result, future, result)
+                _hand_over(self._loop, _set_result, future, result)
+
+
+class _SpareEnv:
+    """An env built ahead of demand with the server's kwargs, on the thread (``worker``) that will
+    serve the session that takes it, so the env only ever sees that one thread.  ``env`` is ``None``
+    until it is built, or when building it failed (the session then builds its own and reports why)."""
+
+    __slots__ = ("env", "worker")
+
+    def __init__(self, build: Any, name: str):
+        self.env: Any = None
+        self.worker = _SessionWorker(None, name, prelude=lambda: self._build(build))
+
+    def _build(self, build: Any) -> None:
+        try:
+            self.env = build()
+        except Exception:  # noqa: BLE001 - the session that takes it builds its own env and sees why
+            logger.warning("building a spare env failed", exc_info=True)
+
+    def close_env(self) -> None:
+        """Close the env (on its thread) when no session used it."""
+        env, self.env = self.env, None
+        if env is not None:
+            with contextlib.suppress(Exception):
+                env.close()
 
 
 def _hand_over(loop: asyncio.AbstractEventLoop, setter: Any, future: asyncio.Future, value: Any) -> None:
@@ -171,7 +215,8 @@ def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
 class _Session:
     """One connection's state.  ``env`` is touched only on ``worker``'s thread."""
 
-    __slots__ = ("session_id", "websocket", "worker", "env", "last_active", "busy", "expired", "env_closed", "protocol")
+    __slots__ = ("session_id", "websocket", "worker", "env", "last_active", "busy", "expired", "env_closed", "protocol",
+                 "spare", "refill")
 
     def __init__(self, session_id: str, websocket: Any, worker: _SessionWorker | None, protocol: Any = None):
         self.session_id = session_id
@@ -185,6 +230,10 @@ class _Session:
         #: Another protocol spoken on this session (``handle(session, text)`` and ``error_text(code,
         #: message)``, e.g. :class:`envgym.interop.openenv_server.OpenEnvSession`); ``None``: envgym's.
         self.protocol = protocol
+        #: The spare env this session's thread built, until the session's env is made.
+        self.spare: _SpareEnv | None = None
+        #: Whether the server owes a new spare for the one this session took (built after its first reset).
+        self.refill = False
 
     def error_text(self, code: str, message: str) -> str:
         """A session-level error (capacity, expiry, size) in this session's protocol."""
@@ -194,7 +243,12 @@ class _Session:
 
 
 class EnvServer:
-    """The state behind one app: the env id, settings, and the live sessions."""
+    """The state behind one app: the env id, settings, and the live sessions.
+
+    ``spare_envs``: envs kept built ahead of demand with the server's kwargs (a session whose
+    ``make`` asks for nothing else gets one without waiting for its construction — a desktop's X
+    display, a browser); a session's spare is replaced after that session's first reset, when the env
+    usually waits for its agent."""
 
     def __init__(
         self,
@@ -207,6 +261,7 @@ class EnvServer:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         policy: SessionPolicy | None = None,
         handshake_timeout_s: float = 10.0,
+        spare_envs: int = 0,
     ):
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
@@ -231,6 +286,9 @@ class EnvServer:
         self._counter = itertools.count(1)
         self._schema_tools: Any = None
         self._tasks: set[asyncio.Task] = set()
+        self.spare_envs = int(spare_envs)
+        self._spares: collections.deque[_SpareEnv] = collections.deque()
+        self._refill_spares()
 
     # ------------------------------------------------------------------ auth
     def authorized(self, headers: Any, query_params: Any) -> bool:
@@ -306,7 +364,11 @@ class EnvServer:
         if handler is None:  # pragma: no cover - the protocol parser admits no other type
             raise AssertionError(f"unhandled request type {kind!r}")
         env = session.env if session.env is not None else self._make_env(session, {})
-        return dumps({"type": kind, "id": rid, **handler(env, request)}), False
+        reply = dumps({"type": kind, "id": rid, **handler(env, request)})
+        if kind == "reset" and session.refill:
+            session.refill = False
+            session.worker.call_on_loop(self._refill_spares)
+        return reply, False
 
     def _make(self, session: _Session, request: Any) -> str:
         """``make``: the session's first request builds its env with the client's (allowed) kwargs."""
@@ -326,7 +388,13 @@ class EnvServer:
         return self._make_env(session, {})
 
     def _make_env(self, session: _Session, kwargs: dict[str, Any]) -> Any:
-        env = self.new_env(kwargs)
+        spare, session.spare = session.spare, None
+        if spare is not None and spare.env is not None and {**self.env_kwargs, **kwargs} == self.env_kwargs:
+            env, spare.env = spare.env, None
+        else:
+            if spare is not None:
+                spare.close_env()
+            env = self.new_env(kwargs)
         session.env = env
         return env
 
@@ -355,6 +423,9 @@ class EnvServer:
         if session.env_closed:
             return
         session.env_closed = True
+        if session.spare is not None:
+            session.spare.close_env()
+            session.spare = None
         env, session.env = session.env, None
         if env is not None:
             try:
@@ -396,13 +467,19 @@ class EnvServer:
         if len(self.sessions) >= self.max_sessions:
             self.refused_sessions += 1
             return None
-        number = next(self._counter)
-        session = _Session(
-            uuid.uuid4().hex, websocket, _SessionWorker(asyncio.get_running_loop(), f"envgym-session-{number}"), protocol
-        )
+        loop = asyncio.get_running_loop()
+        spare = self._spares.popleft() if self._spares else None
+        worker = spare.worker.adopt(loop) if spare is not None else _SessionWorker(loop, f"envgym-session-{next(self._counter)}")
+        session = _Session(uuid.uuid4().hex, websocket, worker, protocol)
+        session.spare, session.refill = spare, spare is not None
         self.sessions[session.session_id] = session  # registered before any await: the cap is exact
         self.total_sessions += 1
         return session
+
+    def _refill_spares(self) -> None:
+        """Start building spare envs until ``spare_envs`` are built or being built."""
+        while len(self._spares) < self.spare_envs:
+            self._spares.append(_SpareEnv(self.new_env, f"envgym-session-{next(self._counter)}"))
 
     async def close_session(self, session: _Session) -> None:
         """Unregister a session, close its env on its thread and let the thread end (idempotent)."""
@@ -411,6 +488,9 @@ class EnvServer:
         with contextlib.suppress(RuntimeError):
             session.worker.submit(self.close_env, session)
         session.worker.stop()
+        if session.refill:  # it never reset: its spare is replaced now
+            session.refill = False
+            self._refill_spares()
 
     async def _serve_requests(self, session: _Session) -> bool:
         """The request loop; True when the client asked to close (the server closes the socket)."""
@@ -477,8 +557,13 @@ class EnvServer:
             await session.websocket.close(code=CloseCode.SESSION_EXPIRED, reason="session expired")
 
     async def shutdown(self) -> None:
-        """Close every remaining env (server shutdown)."""
+        """Close every remaining env, spares too (server shutdown)."""
         futures = []
+        self.spare_envs = 0
+        while self._spares:
+            spare = self._spares.popleft()
+            futures.append(spare.worker.adopt(asyncio.get_running_loop()).submit(spare.close_env))
+            spare.worker.stop()
         for session in list(self.sessions.values()):
             with contextlib.suppress(RuntimeError):
                 futures.append(session.worker.submit(self.close_env, session))
@@ -637,13 +722,15 @@ def create_app(
     policy: SessionPolicy | None = None,
     handshake_timeout_s: float = 10.0,
     openenv_prefix: str | None = "/openenv",
+    spare_envs: int = 0,
 ) -> Any:
-    """A FastAPI app serving ``env_id`` (see the module docstring).  ``app.state.env_server`` holds
+    """A Starlette (ASGI) app serving ``env_id`` (see the module docstring).  ``app.state.env_server`` holds
     the :class:`EnvServer`.  Run it with :func:`serve`, or any ASGI server with a WebSocket frame limit
     of :func:`transport_limit` ``(max_message_bytes)``.  OpenEnv's protocol is served under
     ``openenv_prefix`` too (:mod:`envgym.interop.openenv`; ``None``: not at all).  ``policy``: what
     clients may do (:class:`~envgym.remote.policy.SessionPolicy`; default: no client kwargs, no
-    tasks with reward code, no browser origins)."""
+    tasks with reward code, no browser origins).  ``spare_envs``: envs kept built ahead of demand
+    (:class:`EnvServer`)."""
     server = EnvServer(
         env_id,
         max_sessions=max_sessions,
@@ -653,10 +740,11 @@ def create_app(
         max_message_bytes=max_message_bytes,
         policy=policy,
         handshake_timeout_s=handshake_timeout_s,
+        spare_envs=spare_envs,
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         reaper = asyncio.get_running_loop().create_task(server.reap_idle())
         try:
             yield
@@ -666,18 +754,6 @@ def create_app(
                 await reaper
             await server.shutdown()
 
-    app = FastAPI(
-        title=f"envgym env server: {env_id}",
-        version=getattr(envgym, "__version__", "0"),
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
-    app.state.env_server = server
-    app.add_middleware(OriginGuard, policy=server.policy)
-    app.state.origin_guarded = True
-
     def _unauthorized() -> JSONResponse:
         return JSONResponse(
             {"type": "error", "id": None, "code": ErrorCode.UNAUTHORIZED, "message": "missing or wrong bearer token"},
@@ -685,25 +761,31 @@ def create_app(
             headers={"WWW-Authenticate": "Bearer"},
         )
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return server.health()
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(server.health())
 
-    @app.get("/metadata")
-    async def metadata(request: Request) -> Any:
+    async def metadata(request: Request) -> JSONResponse:
         if not server.authorized(request.headers, request.query_params):
             return _unauthorized()
-        return server.metadata()
+        return JSONResponse(server.metadata())
 
-    @app.get("/schema")
-    async def schema(request: Request) -> Any:
+    async def schema(request: Request) -> JSONResponse:
         if not server.authorized(request.headers, request.query_params):
             return _unauthorized()
-        return await server.schema()
+        return JSONResponse(await server.schema())
 
-    @app.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:
         await server.run_session(websocket)
+
+    # Starlette, not FastAPI: the routes need no request models, and an env server in a container
+    # starts without FastAPI's imports (OpenEnv's routes bring it along when mounted).
+    app = Starlette(routes=[
+        Route("/health", health, methods=["GET"]), Route("/metadata", metadata, methods=["GET"]),
+        Route("/schema", schema, methods=["GET"]), WebSocketRoute("/ws", websocket_endpoint),
+    ], lifespan=lifespan)
+    app.state.env_server = server
+    app.add_middleware(OriginGuard, policy=server.policy)
+    app.state.origin_guarded = True
 
     if openenv_prefix is not None:
         from envgym.interop.openenv_server import mount_openenv
@@ -830,17 +912,20 @@ def serve(
     policy: SessionPolicy | None = None,
     on_ready: Any = None,
     openenv_root: bool = False,
+    openenv: bool = True,
+    spare_envs: int = 0,
 ) -> None:
     """Serve ``env_id`` until interrupted (blocking).  Binds 127.0.0.1 unless told otherwise.
 
     ``on_ready(url)`` is called once the server accepts connections (``port=0`` picks a free port).
     OpenEnv's protocol is served under ``/openenv``, or at the root with ``openenv_root`` (envgym's
-    then under ``/envgym``: :func:`envgym.interop.openenv_server.openenv_at_root`).
+    then under ``/envgym``: :func:`envgym.interop.openenv_server.openenv_at_root`), or not at all
+    without ``openenv``.  ``spare_envs``: envs kept built ahead of demand (:class:`EnvServer`).
     """
     check_bind(host, token)
     settings = {"max_sessions": max_sessions, "token": token, "idle_timeout_s": idle_timeout_s, "env_kwargs": env_kwargs,
-                "max_message_bytes": max_message_bytes, "policy": policy}
-    app = create_app(env_id, openenv_prefix=None if openenv_root else "/openenv", **settings)
+                "max_message_bytes": max_message_bytes, "policy": policy, "spare_envs": spare_envs}
+    app = create_app(env_id, openenv_prefix="/openenv" if openenv and not openenv_root else None, **settings)
     if openenv_root:
         from envgym.interop.openenv_server import openenv_at_root
 

@@ -4,7 +4,8 @@
   unicode, nested info, ``get_state``/``set_state``; kwargs ``step_sleep_s`` (sleep in every step),
   ``raise_on`` (raise ``RuntimeError`` when the action is that text), ``infra_on`` (raise
   ``envgym.InfraError`` when the action is that text), ``infra_resets`` (the first that many resets
-  raise ``envgym.InfraError``) and ``label`` (recorded in :data:`CLOSED_LABELS` when the env closes).  The action ``"wait:NAME"`` blocks the step on the
+  raise ``envgym.InfraError``) and ``label`` (recorded in :data:`BUILT` with the building thread, and in
+  :data:`CLOSED_LABELS` when the env closes).  The action ``"wait:NAME"`` blocks the step on the
   :func:`gate` ``NAME`` until the test releases it (ordering tests without timing).
 * ``envgym-test/NoOp-v0`` (:class:`NoOpEnv`) — does nothing, as fast as possible (benchmarks).
 
@@ -31,6 +32,8 @@ IMPORTS = (__name__,)
 
 #: Labels of Echo envs that have been closed (in this process), in closing order.
 CLOSED_LABELS: list[str] = []
+#: ``(label, thread name)`` of every Echo env built (in this process), in building order.
+BUILT: list[tuple[str, str]] = []
 
 
 class Gate:
@@ -78,6 +81,7 @@ class EchoEnv(Env):
         self.count = 0
         self.log: list[str] = []
         self.secret = 0
+        BUILT.append((label, threading.current_thread().name))
 
     def tool_names(self) -> list[str]:
         return ["echo", "stop"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import json
 import logging
 import os
 import re
@@ -57,21 +58,26 @@ SELF_CONTAINED_IMAGES = frozenset({"sandbox"})
 #: ``make(..., runtime="container", **kw)`` keywords that configure the container, not the env.
 CONTAINER_OPTIONS = frozenset({
     "image", "base", "cpus", "mem_limit", "pids_limit", "network_mode", "health_timeout_s",
-    "connect_timeout_s", "step_timeout_s", "raise_on_infra_error", "shm_size",
+    "connect_timeout_s", "step_timeout_s", "raise_on_infra_error", "shm_size", "openenv", "spare_envs",
 })
 #: Limits of an env-server container started by ``make(..., runtime="container")``.
 DEFAULT_LIMITS: dict[str, Any] = {"cpus": 1.0, "mem_limit": "1g", "pids_limit": 256, "network_mode": "bridge",
                                   "shm_size": None}
-#: Per-recipe overrides of :data:`DEFAULT_LIMITS`: the web envs run Chromium (a browser process plus a
-#: renderer, GPU/utility and zygote processes per env) in the container, which wants more memory and
-#: pids than a text env, and a /dev/shm above the engine's 64 MiB default.
+#: Per-recipe overrides of :data:`DEFAULT_LIMITS` and server options.  The web envs run Chromium (a
+#: browser process plus a renderer, GPU/utility and zygote processes per env) in the container, which
+#: wants more memory and pids than a text env, and a /dev/shm above the engine's 64 MiB default.
+#: Images of envgym's own recipes serve envgym's protocol only (``openenv=False``: a runtime
+#: container serves its owner, and its server starts without OpenEnv's FastAPI routes); a desktop
+#: server keeps a spare env (``spare_envs=1``: an X display started ahead of the next session).
 RECIPE_LIMITS: dict[str, dict[str, Any]] = {
-    "web": {"mem_limit": "2g", "pids_limit": 512, "shm_size": "256m"},
+    "base": {"openenv": False},
+    "web": {"mem_limit": "2g", "pids_limit": 512, "shm_size": "256m", "openenv": False},
+    "desktop": {"openenv": False, "spare_envs": 1},
 }
 
 
 def container_limits(recipe: str | None) -> dict[str, Any]:
-    """The default limits of an env-server container built from ``containers/<recipe>/``."""
+    """The default limits (and server options) of an env-server container built from ``containers/<recipe>/``."""
     return {**DEFAULT_LIMITS, **RECIPE_LIMITS.get(recipe or "", {})}
 
 
@@ -260,12 +266,17 @@ class ContainerRuntime:
         max_sessions: int = 4,
         health_timeout_s: float = 60.0,
         shm_size: str | int | None = None,
+        openenv: bool = True,
+        spare_envs: int = 0,
     ) -> ContainerHandle:
         """Start ``python -m envgym serve env_id`` in ``image`` and wait until ``/health`` answers.
 
         ``token``: the bearer token the server requires (a random one when ``None``).  ``shm_size``:
-        the size of the container's /dev/shm (``None``: the engine's default, 64 MiB).  Raises
-        :class:`InfraError` carrying the container's logs when it exits or is not healthy in time.
+        the size of the container's /dev/shm (``None``: the engine's default, 64 MiB).  ``openenv``:
+        also serve OpenEnv's routes; ``spare_envs``: envs the server keeps built ahead of demand, with
+        ``env_kwargs`` as the server's own kwargs, so the owner's sessions take them (both options
+        need the image's envgym to know them).  Raises :class:`InfraError` carrying the container's
+        logs when it exits or is not healthy in time.
         """
         token = token or secrets.token_urlsafe(24)
         command = [
@@ -277,6 +288,7 @@ class ContainerRuntime:
             # ...and it is its only client (the random token): it may send its own kwargs and tasks
             # with reward code (those run in the reward jail inside the container).
             "--allow-python-rewards", *[a for name in sorted(env_kwargs or {}) for a in ("--allow-kwarg", name)],
+            *([] if openenv else ["--no-openenv"]), *_spare_options(spare_envs, env_kwargs or {}),
         ]
         handle = self.start_container(
             image, role="env-server", command=command, env_id=env_id, cpus=cpus, mem_limit=mem_limit,
@@ -321,7 +333,7 @@ class ContainerRuntime:
                     f"{handle.url}/health within {timeout_s:g} s (last: {last_error}); logs:\n{handle.logs()}"
                 )
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            delay = min(delay * 1.5, 0.05)  # a refused connection costs little; a late answer costs the caller
 
     # ------------------------------------------------------------------ cleanup
     def remove(self, handle: ContainerHandle) -> None:
@@ -638,6 +650,21 @@ def _quiet_close(remote: Any) -> None:
         pass
 
 
+def _spare_options(spare_envs: int, env_kwargs: dict[str, Any]) -> list[str]:
+    """``envgym serve`` options for ``spare_envs`` spares built with the owner's ``env_kwargs`` (the
+    server's own kwargs then; a kwarg JSON cannot carry stays the client's, and its sessions build
+    their envs themselves)."""
+    if not spare_envs:
+        return []
+    options = ["--spare-envs", str(int(spare_envs))]
+    for name, value in sorted(env_kwargs.items()):
+        try:
+            options += ["--kw", f"{name}={json.dumps(value)}"]
+        except (TypeError, ValueError):
+            continue
+    return options
+
+
 def connect_remote(handle: ContainerHandle, *, connect_timeout_s: float = 10.0, step_timeout_s: float | None = 300.0,
                    raise_on_infra_error: bool = True) -> Any:
     """A :class:`~envgym.remote.client.RemoteEnv` session on ``handle``'s env server."""
@@ -663,8 +690,10 @@ def make_container_env(env_spec: Any, **kwargs: Any) -> Any:
     Container options (:data:`CONTAINER_OPTIONS`): ``image`` (a built tag; default: build
     ``containers/<spec.image>/`` by content hash), ``base``, ``cpus`` (1.0), ``mem_limit`` ("1g"),
     ``pids_limit`` (256), ``network_mode`` ("bridge"), ``shm_size`` (engine default) — defaults from
-    :func:`container_limits` (the ``web`` image: "2g", 512 pids, "256m" shm) — ``health_timeout_s``
-    (60) and the client's ``connect_timeout_s`` / ``step_timeout_s`` / ``raise_on_infra_error``.
+    :func:`container_limits` (the ``web`` image: "2g", 512 pids, "256m" shm) — the server's
+    ``openenv`` and ``spare_envs`` (see :meth:`ContainerRuntime.start_env_container`; defaults per
+    recipe), ``health_timeout_s`` (60) and the client's ``connect_timeout_s`` / ``step_timeout_s`` /
+    ``raise_on_infra_error``.
     Everything else is an env constructor argument, sent to the server.
 
     Envs built on :data:`SELF_CONTAINED_IMAGES` (the code sandbox) are built in this process: their
@@ -681,7 +710,8 @@ def make_container_env(env_spec: Any, **kwargs: Any) -> Any:
     image = options.get("image") or image_for_spec(env_spec, base=options.get("base"))
     client_options = {k: options[k] for k in ("connect_timeout_s", "step_timeout_s", "raise_on_infra_error") if k in options}
     runtime = get_runtime()
-    limits = {key: options.get(key, default) for key, default in container_limits(env_spec.image).items()}
+    limits = {**container_limits(env_spec.image),
+              **{key: options[key] for key in (*DEFAULT_LIMITS, "openenv", "spare_envs") if key in options}}
 
     def start() -> tuple[Any, ContainerHandle]:
         try:

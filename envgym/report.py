@@ -118,7 +118,9 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _screen(image: bytes, action: Any, screen_size: Sequence[int] | None) -> str:
+def _screen(image: bytes, action: Any, screen_size: Sequence[int] | None, stretch: bool = False) -> str:
+    """The image with the action's marks; ``stretch`` shows it at the screen's size and aspect (a model's
+    small or squashed input, pixel for pixel, under marks in screen coordinates)."""
     kind = "jpeg" if image[:3] == b"\xff\xd8\xff" else "png"
     data = base64.b64encode(image).decode("ascii")
     marks: list[str] = []
@@ -128,14 +130,17 @@ def _screen(image: bytes, action: Any, screen_size: Sequence[int] | None) -> str
             marks.extend(marker(action, size))
     overlay = (f'<svg viewBox="0 0 {screen_size[0]} {screen_size[1]}" preserveAspectRatio="none">{"".join(marks)}</svg>'
                if marks and screen_size else "")
-    return f'<figure><img alt="screenshot" src="data:image/{kind};base64,{data}">{overlay}</figure>'
+    size = (f' style="width:{int(screen_size[0])}px;aspect-ratio:{int(screen_size[0])}/{int(screen_size[1])};'
+            f'image-rendering:pixelated"' if stretch and screen_size else "")
+    return f'<figure><img alt="screenshot"{size} src="data:image/{kind};base64,{data}">{overlay}</figure>'
 
 
 def _observation_html(observation: dict[str, Any], action: Any, screen_size: Sequence[int] | None) -> str:
     parts = []
     if isinstance(observation.get("image"), (bytes, bytearray)):
         parts.append(_screen(bytes(observation["image"]), action, screen_size))
-    parts.append(f"<pre>{_esc(observation.get('text', ''))}</pre>")
+    if observation.get("text"):
+        parts.append(f"<pre>{_esc(observation['text'])}</pre>")
     return "".join(parts)
 
 
@@ -153,7 +158,7 @@ def _policy_image_html(turn: Turn, images: ImageStore | None) -> str:
         return ""
     seen = f"{size[0]}x{size[1]}" if len(size) == 2 else "?"
     return (f'<p class="seen">what the model saw ({seen}, from a {screen[0]}x{screen[1]} screen; image {len(turn.images)} '
-            f"of its prompt)</p>{_screen(data, turn.action, screen)}") if len(screen) == 2 else ""
+            f"of its prompt)</p>{_screen(data, turn.action, screen, stretch=True)}") if len(screen) == 2 else ""
 
 
 def _stats_html(stats: dict[str, Any] | None) -> str:

@@ -17,6 +17,7 @@ Heavy modules load on first attribute access: ``import envgym.agents.backends`` 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from envgym.agents.backends.base import (
@@ -58,7 +59,8 @@ def make_backend(spec: str, **kwargs: Any) -> Backend:
     * ``"hf:<model>"`` or a bare model spec — :class:`TransformersBackend` on ``device`` (CPU
       default), where ``<model>`` is any spec of :func:`envgym.agents.models.resolve_model`: ``tiny``,
       ``smollm2-135m-instruct``, ``gguf:PATH``, a local model directory or a hub id
-      (``tiny_config=`` holds the tiny policy's options)
+      (``tiny_config=`` holds the tiny policy's options); a local vision-language model directory
+      gets :class:`VisionTransformersBackend`
     """
     kind, _, target = spec.partition(":")
     if kind == "openai" and target:
@@ -71,4 +73,8 @@ def make_backend(spec: str, **kwargs: Any) -> Backend:
     if not model:
         raise ValueError(f"empty model in backend spec {spec!r}")
     path = resolve_model(model, tiny=kwargs.pop("tiny_config", None))
+    from envgym.agents.vision import is_vision_model
+
+    if os.path.isdir(path) and is_vision_model(path):  # a vision-language model: its processor comes with it
+        return __getattr__("VisionTransformersBackend")(path, **kwargs)
     return __getattr__("TransformersBackend")(path, **kwargs)

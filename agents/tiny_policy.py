@@ -151,13 +151,8 @@ def build_tiny_policy(
         raise ValueError(f"hidden_size {hidden_size} must be divisible by heads {heads}")
     key = _config_key(config, vocab_corpus)
     target = Path(path) if path is not None else default_cache_dir() / key
-    stamp = target / STAMP_FILE
-    if not force and stamp.exists():
-        try:
-            if json.loads(stamp.read_text()).get("key") == key:
-                return target
-        except (OSError, json.JSONDecodeError):
-            pass
+    if not force and built(target, key):
+        return target
 
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -183,8 +178,16 @@ def build_tiny_policy(
     target.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
-    stamp.write_text(json.dumps({"key": key, "config": config}, indent=1))
+    (target / STAMP_FILE).write_text(json.dumps({"key": key, "config": config}, indent=1))
     return target
+
+
+def built(target: Path, key: str) -> bool:
+    """Whether ``target`` holds a build whose stamp names configuration ``key``."""
+    try:
+        return json.loads((target / STAMP_FILE).read_text()).get("key") == key
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def require_model_dir(path_or_hf_id: str | os.PathLike) -> None:

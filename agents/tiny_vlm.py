@@ -35,6 +35,7 @@ from envgym.agents.tiny_policy import (
     STAMP_FILE,
     _config_key,
     build_tokenizer,
+    built,
     default_cache_dir,
     envgym_corpus,
 )
@@ -134,13 +135,8 @@ def build_tiny_vlm(
     }
     key = _config_key({"vlm": options}, vocab_corpus)
     target = Path(path) if path is not None else default_cache_dir().parent / "tiny_vlms" / key
-    stamp = target / STAMP_FILE
-    if not force and stamp.exists():
-        try:
-            if json.loads(stamp.read_text()).get("key") == key:
-                return target
-        except (OSError, json.JSONDecodeError):
-            pass
+    if not force and built(target, key):
+        return target
     import torch
 
     tokenizer = vlm_tokenizer(family, vocab_corpus if vocab_corpus is not None else envgym_corpus(),
@@ -155,7 +151,7 @@ def build_tiny_vlm(
     model.save_pretrained(target)
     for part in parts:
         part.save_pretrained(target)
-    stamp.write_text(json.dumps({"key": key, "config": options, "builder": BUILDER_VERSION}, indent=1))
+    (target / STAMP_FILE).write_text(json.dumps({"key": key, "config": options, "builder": BUILDER_VERSION}, indent=1))
     return target
 
 

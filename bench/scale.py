@@ -16,13 +16,15 @@
    bytes of the weights published per step, of the episodes sent to the learner per step, and of
    one env call and one generation request/reply.
 
-The runs alternate (1 node, 2 nodes, …; local, Ray, …) and ratios use medians over ``--repeats``,
-so load from other processes hits both sides alike; the load average is reported.
+The runs alternate (1 node, 2 nodes, …; local, Ray, …) and ratios use medians over ``--repeats``
+(the overhead also best-of), so load from other processes hits both sides alike; the load average
+is reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pickle
@@ -162,11 +164,13 @@ def overhead(cluster, args: argparse.Namespace, tmp: Path) -> dict:
             runs[name].append({"training_loop_s": s["training_loop"]["seconds"], "wall_s": s["wall_s"],
                                "env_steps": s["training_loop"]["env_steps"],
                                "driver_cpu_ms_per_episode": result.get("driver_cpu_ms_per_episode")})
-    loop = {k: statistics.median(r["training_loop_s"] for r in v) for k, v in runs.items()}
-    wall = {k: statistics.median(r["wall_s"] for r in v) for k, v in runs.items()}
+    def ratio(key: str, pick) -> float:
+        return round(pick(r[key] for r in runs["ray"]) / pick(r[key] for r in runs["local"]), 3)
+
     return {"config": "configs/maze_heldout.yaml", "steps": args.main_steps, "runs": runs,
-            "training_loop_ray_over_local": round(loop["ray"] / loop["local"], 3),
-            "wall_ray_over_local": round(wall["ray"] / wall["local"], 3), "goal": "training loop <= 1.15"}
+            "training_loop_ray_over_local": ratio("training_loop_s", statistics.median),
+            "training_loop_ray_over_local_best_of": ratio("training_loop_s", min),
+            "wall_ray_over_local": ratio("wall_s", statistics.median), "goal": "training loop <= 1.15"}
 
 
 def restarts(cluster, args: argparse.Namespace, tmp: Path) -> dict:
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--main-steps", type=int, default=12)
     parser.add_argument("--main-envs-per-actor", type=int, default=32, help="the main job's 64 envs in 2 actors (2 cores)")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.child:
@@ -304,7 +308,8 @@ def main(argv: list[str] | None = None) -> dict:
                   "workers_per_node": args.workers_per_node, "batch_episodes": args.batch, "staleness": args.staleness,
                   "scaling": scaling(cluster, args, tmp), "overhead": overhead(cluster, args, tmp)}
         report["costs"] = costs(tmp, args)
-        report["restart"] = restarts(cluster, args, tmp)
+        with contextlib.redirect_stdout(sys.stderr):  # this process is a Ray driver now: its logs are not the JSON
+            report["restart"] = restarts(cluster, args, tmp)
     load["end"] = os.getloadavg()
     report["load_average"] = {k: [round(x, 2) for x in v] for k, v in load.items()}
     print(json.dumps(report, indent=1))

@@ -165,16 +165,20 @@ class _EnvPool:
         self.restart_s: list[float] = []
         self.changed = asyncio.Event()
         self.tasks: set[asyncio.Task] = set()
+        self.nodes: list[dict[str, Any]] = []  # the alive nodes, as last read
+        self.suspect: dict[str, float] = {}  # node → until when replacements avoid it (an actor was just lost there)
         n = math.ceil(config.workers / placement.envs_per_actor)
         for i in range(n):  # the last actor takes the remainder: exactly `workers` slots in all
             self.spawn(min(placement.envs_per_actor, config.workers - i * placement.envs_per_actor))
 
     # ------------------------------------------------------------------ actors
     def spawn(self, slots: int, *, replaces: _Actor | None = None, moves_from: _Actor | None = None,
-              target: str | None = None) -> _Actor:
+              target: str | None = None, soft: bool = False) -> _Actor:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        strategy: Any = "SPREAD" if target is None else NodeAffinitySchedulingStrategy(target, soft=False)
+        # a move waits for its node; a replacement prefers its node and goes elsewhere when that one is full
+        strategy: Any = "SPREAD" if target is None else NodeAffinitySchedulingStrategy(
+            target, soft=soft, _spill_on_unavailable=soft)
         name = f"{self.config.key}#{self.spawned}"
         seed = stable_seed(self.seed, "env-actor", self.config.key, self.spawned)
         self.spawned += 1
@@ -239,24 +243,35 @@ class _EnvPool:
         self.log.write("env_actor_retired", env=self.config.key, actor=actor.name, node=actor.node, why=why)
 
     def lost(self, actor: _Actor, why: str) -> None:
-        """``actor`` died, its node left, or it would not start: replace it (within the budget)."""
+        """``actor`` died, its node left, or it would not start: replace it (within the budget).
+        An actor being moved already has its successor starting, and a draining one had one."""
         if actor.state in ("lost", "retired"):
             return
+        draining = actor.state == "draining"
         actor.state, actor.lost_at = "lost", time.perf_counter()
         actor.free.clear()
-        import ray
-
-        try:
-            ray.kill(actor.handle, no_restart=True)
-        except Exception:  # noqa: BLE001 - it is gone already
-            pass
-        replace = self.restarts < self.cluster.max_env_restarts
-        self.log.write("env_actor_lost", env=self.config.key, actor=actor.name, node=actor.node, pid=actor.pid,
-                       why=why, replaced=replace, restarts=self.restarts + int(replace))
+        _kill(actor.handle)
+        if actor.node is not None:
+            self.suspect[actor.node] = time.monotonic() + 4 * self.cluster.rebalance_s
+        successor = next((a for a in self.actors if a.moves_from is actor and a.state == "starting"), None)
+        if successor is not None:  # the move's new actor replaces it
+            successor.moves_from, successor.replaces = None, actor
+        replace = successor is None and not draining and self.restarts < self.cluster.max_env_restarts
+        self.log.write("env_actor_lost", env=self.config.key, actor=actor.name, node=actor.node, pid=actor.pid, why=why,
+                       replaced=replace or successor is not None, restarts=self.restarts + int(replace))
         if replace:
             self.restarts += 1
-            self.spawn(actor.slots, replaces=actor)
+            self.spawn(actor.slots, replaces=actor, target=self._replacement_node(), soft=True)
         self.changed.set()
+
+    def _replacement_node(self) -> str | None:
+        """The alive node with the fewest of this env's actors that can hold one, avoiding nodes where
+        an actor was just lost (Ray may take a while to call a dead node dead); None: Ray chooses."""
+        now = time.monotonic()
+        counts = Counter(a.node for a in self.actors if a.state in ("starting", "ready"))
+        candidates = [n["node"] for n in self.nodes
+                      if fits(self.request, n["resources"]) and self.suspect.get(n["node"], 0.0) < now]
+        return min(candidates, key=lambda node: counts[node], default=None)
 
     # ------------------------------------------------------------------ slots
     def pick(self) -> tuple[_Actor, int] | None:
@@ -283,12 +298,14 @@ class _EnvPool:
     # ------------------------------------------------------------------ nodes
     def check_nodes(self, nodes: list[dict[str, Any]]) -> None:
         """Replace actors whose node left; move one actor to a node that has fewer than its share."""
+        self.nodes = nodes
         alive = {n["node"] for n in nodes}
         for actor in self.actors:
             if actor.state in ("ready", "draining") and actor.node not in alive:
                 self.lost(actor, f"node {actor.node} left the cluster")
-        if any(a.state == "starting" for a in self.actors):
-            return  # let placement settle first
+        settling = time.perf_counter() - 2 * self.cluster.rebalance_s
+        if any(a.state == "starting" and a.started_at > settling for a in self.actors):
+            return  # let placement settle first (an actor that waits for room does not hold moves back)
         eligible = [n["node"] for n in nodes if fits(self.request, n["resources"])]
         counts = Counter({node: 0 for node in eligible})
         counts.update(a.node for a in self.actors if a.state == "ready" and a.node in counts)
@@ -331,20 +348,36 @@ class RayEnvCluster(EnvCluster):
         self.log = log
         self.batch_calls = batch_calls
         self._batches: dict[str, list[tuple[str, int, tuple, asyncio.Future]]] = {}
+        free = _available_resources()  # before the actors take theirs
         self.pools = {c.key: _EnvPool(c, env_placement(cluster, c), cluster, seed, log) for c in configs}
+        nodes = alive_nodes()
+        for pool in self.pools.values():
+            pool.nodes = nodes
         self._nodes: set[str] = set()
-        self._wait_for_actors()
+        self._wait_for_actors(free)
         self._watch = asyncio.get_running_loop().create_task(self._watch_nodes())
 
-    def _wait_for_actors(self) -> None:
-        """Block until the first actors run (within ``cluster.actor_start_timeout_s``), so training
-        starts with every slot there: in sync mode the first batches then do not depend on how fast
-        actors start."""
+    def _wait_for_actors(self, free: dict[str, float]) -> None:
+        """Block until the first actors that fit in the cluster's free resources run (within
+        ``cluster.actor_start_timeout_s``), so training starts with their slots there: in sync mode
+        the first batches then do not depend on how fast actors start.  Actors that do not fit wait
+        for a node to join (logged)."""
         import ray
 
-        refs = [a.handle.where.remote() for pool in self.pools.values() for a in pool.actors]
-        ready, pending = ray.wait(refs, num_returns=len(refs), timeout=self.cluster.actor_start_timeout_s)
-        if pending:
+        refs: list[Any] = []
+        fit = 0
+        for pool in self.pools.values():
+            room = min((int(free.get(name, 0.0) // amount) for name, amount in pool.request.items()), default=len(pool.actors))
+            fit += min(room, len(pool.actors))
+            for name, amount in pool.request.items():
+                free[name] = free.get(name, 0.0) - amount * min(room, len(pool.actors))
+            refs += [a.handle.where.remote() for a in pool.actors]
+        if fit < len(refs):
+            self.log.write("env_actors_waiting_for_nodes", fit=fit, asked=len(refs))
+            print(f"the Ray cluster has room for {fit} of {len(refs)} env actors now; the others start when nodes "
+                  f"with free resources join (or ask for less: cluster.env_actors.num_cpus)", flush=True)
+        ready, pending = ray.wait(refs, num_returns=max(1, fit), timeout=self.cluster.actor_start_timeout_s)
+        if len(ready) < fit:
             self.log.write("env_actors_slow", started=len(ready), pending=len(pending))
 
     # ------------------------------------------------------------------ pool
@@ -484,6 +517,21 @@ def env_placement(cluster: ClusterConfig, env: EnvConfig) -> EnvActorPlacement:
         if entry.env in (env.key, env.id):
             return entry
     return cluster.env_actors
+
+
+def _kill(handle: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(handle, no_restart=True)
+    except Exception:  # noqa: BLE001 - it is gone already
+        pass
+
+
+def _available_resources() -> dict[str, float]:
+    import ray
+
+    return dict(ray.available_resources())
 
 
 async def _answer(ref: Any, futures: list[asyncio.Future]) -> None:

@@ -68,30 +68,32 @@ class LocalRayCluster:
         self._start(name, [f"--address={self.address}", "--node-ip-address=127.0.0.1"], num_cpus, resources, env)
 
     def _start(self, name: str, args: list[str], num_cpus: float, resources: dict[str, float] | None,
-               env: dict[str, str] | None) -> None:
+               env: dict[str, str] | None, attempts: int = 3) -> None:
+        """``ray start`` one node; a start that fails (Ray gives a raylet 30 s to register, which a
+        heavily loaded machine can miss) is cleaned up and tried again."""
         if name in self.nodes:
             raise ValueError(f"node {name!r} exists")
-        temp_dir = self.root / name
-        ports = [f"--{option}={_free_port()}" for option in (
-            "node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-            "runtime-env-agent-port", "metrics-export-port")]
-        command = [sys.executable, "-m", "ray.scripts.scripts", "start", *args, f"--num-cpus={num_cpus}",
-                   f"--resources={json.dumps(resources or {})}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
-                   f"--object-store-memory={self.object_store_mb * 1024 * 1024}", *ports]
-        environ = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **(env or {})}
-        process = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, start_new_session=True)
-        self.nodes[name] = _Node(name, process, temp_dir)
-        self._sessions.add(process.pid)
-        try:
-            out, _ = process.communicate(timeout=self.start_timeout_s)
-        except subprocess.TimeoutExpired:
+        for attempt in range(attempts):
+            ports = [f"--{option}={_free_port()}" for option in (
+                "node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                "runtime-env-agent-port", "metrics-export-port")]
+            command = [sys.executable, "-m", "ray.scripts.scripts", "start", *args, f"--num-cpus={num_cpus}",
+                       f"--resources={json.dumps(resources or {})}", f"--temp-dir={self.root / name}",
+                       "--disable-usage-stats", f"--object-store-memory={self.object_store_mb * 1024 * 1024}", *ports]
+            environ = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **(env or {})}
+            process = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True, start_new_session=True)
+            self.nodes[name] = _Node(name, process, self.root / name)
+            self._sessions.add(process.pid)
+            try:
+                out, _ = process.communicate(timeout=self.start_timeout_s)
+            except subprocess.TimeoutExpired:
+                out = f"(no answer within {self.start_timeout_s} s)"
+            self._track(self.nodes[name])
+            if process.returncode == 0:
+                return
             self.kill_node(name)
-            raise RuntimeError(f"ray start for node {name!r} took over {self.start_timeout_s} s") from None
-        self._track(self.nodes[name])
-        if process.returncode != 0:
-            self.kill_node(name)
-            raise RuntimeError(f"ray start for node {name!r} failed ({process.returncode}):\n{out[-3000:]}")
+        raise RuntimeError(f"ray start for node {name!r} failed {attempts} times; the last time:\n{out[-3000:]}")
 
     def _track(self, node: _Node) -> set[int]:
         """The node's processes now: everything in its ``ray start`` session (daemons and the workers

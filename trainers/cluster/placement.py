@@ -11,6 +11,7 @@ ran, restarts, env steps per node) beside the usual files.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ class RayPlacement:
         self.ray = require_ray()
         self.config = config
         self.run_dir = Path(run_dir)
-        self.owns_connection = connect(config.cluster)
+        self.owns_connection = connect(config.cluster, local_cpus=self._cpus_asked())
         self.log = ClusterLog(self.run_dir / "cluster.jsonl")
         self.sync = make_weight_sync(config.cluster.weight_sync)
         self.actors: dict[str, Any] = {}
@@ -35,6 +36,12 @@ class RayPlacement:
         self.envs: RayEnvCluster | None = None
         self._check_resources()
         self.log.write("driver_connected", address=config.cluster.address, nodes=alive_nodes())
+
+    def _cpus_asked(self) -> float:
+        """Logical CPUs the learner, the rollout backend and every env actor ask for together."""
+        envs = sum(math.ceil(env.workers / env_placement(self.config.cluster, env).envs_per_actor)
+                   * env_placement(self.config.cluster, env).num_cpus for env in self.config.envs)
+        return self.config.cluster.learner.num_cpus + self.config.cluster.rollout.num_cpus + envs
 
     def _check_resources(self) -> None:
         nodes = alive_nodes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -30,16 +31,20 @@ def require_ray() -> Any:
     return ray
 
 
-def connect(cluster: ClusterConfig) -> bool:
+def connect(cluster: ClusterConfig, *, local_cpus: float = 0) -> bool:
     """Connect this process to the cluster at ``cluster.address``; ``True`` when this call made the
-    connection (and the caller ends it), ``False`` when the process was already connected."""
+    connection (and the caller ends it), ``False`` when the process was already connected.
+    ``address=local`` starts a private one-machine Ray with at least ``local_cpus`` logical CPUs
+    (what the actors ask for: they fit even on a two-core machine)."""
     ray = require_ray()
     if ray.is_initialized():
         return False
     address = None if cluster.address == "local" else cluster.address
+    options: dict[str, Any] = {}
+    if address is None:
+        options = {"include_dashboard": False, "num_cpus": max(os.cpu_count() or 1, math.ceil(local_cpus))}
     try:
-        ray.init(address=address, namespace=cluster.namespace, include_dashboard=False if address is None else None,
-                 configure_logging=False, log_to_driver=True)
+        ray.init(address=address, namespace=cluster.namespace, configure_logging=False, log_to_driver=True, **options)
     except ConnectionError as exc:
         raise ConnectionError(
             f"no Ray cluster at cluster.address={cluster.address}: start one with `ray start --head` "

@@ -43,8 +43,8 @@ def test_every_agent_kind_the_config_accepts_is_a_batched_agent():
 
     _, tok = tiny_policy(hidden_size=32, layers=1, heads=2, seed=0)
     kinds = typing.get_args(AgentConfig.model_fields["kind"].annotation)
-    assert set(kinds) == {"choice", "llm", "hierarchical", "hierarchical_choice"}
-    for kind in kinds:
+    assert set(kinds) == {"choice", "llm", "hierarchical", "hierarchical_choice", "click_grid"}
+    for kind in set(kinds) - VISION_ONLY_KINDS:
         cfg = load_config(None, [f"agent.kind={kind}"])
         agent = make_agent_factory(cfg, tok, ScriptedBackend(tok, ["north"]))(0)
         assert isinstance(agent, BatchedAgent), kind
@@ -53,6 +53,40 @@ def test_every_agent_kind_the_config_accepts_is_a_batched_agent():
         agent.prepare(obs, {})
         decision = agent.finish(agent.force("south"))
         assert decision.action == "south" and decision.logprobs is None and decision.completion_ids
+    for kind in VISION_ONLY_KINDS:  # a text policy cannot look at a screenshot: a clear error
+        with pytest.raises(ValueError, match="vision-language policy"):
+            make_agent_factory(load_config(None, [f"agent.kind={kind}"]), tok, ScriptedBackend(tok, ["north"]))
+
+
+VISION_ONLY_KINDS = {"click_grid"}
+
+
+@pytest.mark.parametrize("kind, action", [("click_grid", "click(20, 20)"), ("llm", "click(5, 5)")])
+def test_every_agent_kind_of_a_vision_policy_is_a_batched_agent(tmp_path, kind, action):
+    """The kinds a vision-language policy accepts record an oracle click with their own prompt (the
+    screenshot's placeholders included), the image refs that prompt holds, and no logprobs."""
+    import envgym
+    from envgym.agents.backends.vision_backend import VisionTransformersBackend
+    from envgym.agents.click_grid_agent import cell_tokens
+    from envgym.agents.tiny_policy import envgym_corpus
+    from envgym.agents.tiny_vlm import build_tiny_vlm
+    from envgym.agents.vision import load_vision_policy
+
+    path = build_tiny_vlm("idefics3", tmp_path / "vlm", vocab_corpus=envgym_corpus(200), vocab_size=300, image_size=64,
+                          patch_size=8, scale_factor=8, extra_tokens=cell_tokens(8, 6))
+    model, processor = load_vision_policy(path)
+    cfg = load_config(None, [f"agent.kind={kind}", f"run.out_dir={tmp_path / 'run'}"])
+    agent = make_agent_factory(cfg, processor, VisionTransformersBackend(model, processor))(0)
+    assert isinstance(agent, BatchedAgent), kind
+    env = envgym.make("envgym/PixelClick-v0")
+    obs, info = env.reset(seed=3)
+    agent.reset(obs, info)
+    request = agent.prepare(obs, info)
+    decision = agent.finish(agent.force("click(5, 5)"))
+    env.close()
+    assert decision.action == action and decision.logprobs is None and decision.completion_ids
+    assert decision.prompt_ids == request.prompt_ids and processor.count_images(decision.prompt_ids) == 1
+    assert len(decision.images) == 1 and (tmp_path / "run" / "images").is_dir()
 
 
 def test_oracle_seeding_with_the_llm_agent_records_demonstrations(tmp_path):

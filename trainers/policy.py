@@ -149,6 +149,8 @@ def make_agent_factory(config: TrainConfig, tokenizer: Any, backend: Any, *, tem
             return cls(backend, **kwargs)
 
         return llm
+    if a.kind == "click_grid":
+        raise ValueError("agent.kind=click_grid needs a vision-language policy (policy.source: tiny-vlm or a VLM directory)")
     raise ValueError(f"unknown agent kind {a.kind!r}")
 
 

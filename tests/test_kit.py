@@ -80,6 +80,8 @@ def test_names_derive_from_the_env_name(name, package, cls, env_id):
 def test_the_guide_is_the_scaffold_and_its_example_passes_check(tmp_path, monkeypatch):
     blocks = re.findall(r"```(?:python|toml)\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
     assert len(blocks) == len(DOC_FILES)
+    named = re.findall(r"<!-- snippet: file envgym-lights/(\S+) -->", DOC.read_text(encoding="utf-8"))
+    assert named == [f for f in DOC_FILES if f.endswith(".py")]  # the docs test writes them where this one does
     names = Names.of("lights")
     templates = files_of(names)
     for relative, block in zip(DOC_FILES, blocks):

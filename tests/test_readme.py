@@ -11,6 +11,9 @@ A block may be preceded by directives, each in an HTML comment on the lines just
 * ``<!-- snippet: continue -->`` — a Python block that continues the previous Python block (both run
   in one interpreter, as when pasted into one session).
 * ``<!-- snippet: timeout SECONDS -->`` — the block's time limit (default :data:`DEFAULT_TIMEOUT_S`).
+* ``<!-- snippet: file PATH -->`` — a file of a package, not a script: written to PATH under the scratch
+  directory (outside the repository's own folders) and, for Python, compiled; the commands around it
+  use it.
 
 Shell blocks run with ``bash -e -o pipefail``; processes they leave in the background (``cmd &``) are
 stopped after the document.  Python blocks run in a fresh interpreter (top-level ``await`` allowed, as
@@ -63,7 +66,7 @@ class Snippet:
         return f"{self.path.relative_to(REPO)}:{self.line}"
 
 
-_ITEM = re.compile(r"^(skip|wait-for|continue|timeout)(?![\w-])[\s:—-]*(.*)$")
+_ITEM = re.compile(r"^(skip|wait-for|continue|timeout|file)(?![\w-])[\s:—-]*(.*)$")
 
 
 def parse_directives(comments: list[str], where: str) -> dict[str, str]:
@@ -141,6 +144,9 @@ class DocumentRun:
         self.env = {**os.environ, "COLUMNS": "120", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
 
     def run(self, snippet: Snippet, number: int) -> None:
+        if "file" in snippet.directives:
+            self.write_file(snippet)
+            return
         if "wait-for" in snippet.directives:
             wait_for(snippet.directives["wait-for"])
         code = snippet.code
@@ -170,6 +176,14 @@ class DocumentRun:
             raise AssertionError(f"{snippet.where} failed (exit {code_}):\n{snippet.code}\n--- output ---\n"
                                  f"{output.read_text(errors='replace')[-4000:]}")
 
+    def write_file(self, snippet: Snippet) -> None:
+        path = (self.root / snippet.directives["file"]).resolve()
+        assert not path.is_relative_to(REPO), f"{snippet.where}: a file block may not write into the repository ({path})"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(snippet.code, encoding="utf-8")
+        if snippet.language == "python":
+            compile(snippet.code, str(path), "exec")
+
     def stop_background(self) -> None:
         for group in self.groups:
             try:
@@ -193,8 +207,9 @@ def orphaned_containers() -> set[str]:
 def test_directives_are_understood_and_skips_are_few():
     snippets = [s for path in DOCUMENTS for s in extract(path)]
     assert len(snippets) >= 8
-    skipped = [s for s in snippets if "skip" in s.directives]
-    assert len(skipped) <= len(snippets) // 2, [s.where for s in skipped]
+    scripts = [s for s in snippets if "file" not in s.directives]  # commands and programs, not package files
+    skipped = [s for s in scripts if "skip" in s.directives]
+    assert len(skipped) <= len(scripts) // 2, [s.where for s in skipped]
     with pytest.raises(ValueError, match="needs a reason"):
         parse_directives(["skip"], "x.md:1")
     with pytest.raises(ValueError, match="unknown snippet directive"):

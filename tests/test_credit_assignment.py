@@ -331,6 +331,7 @@ def test_llm_step_judge_over_http_reports_agreement_and_never_drops_on_failure()
         finally:
             judge.close()
         asked = [body for endpoint, body in server.requests if endpoint == "chat"]
+    assert metrics["judge/errors"] == 0.0, judge.last_error  # a failed call names its cause
     assert len(asked) == 4 and all("Task: " in b["messages"][-1]["content"] for b in asked)
     assert [t.extra["step_grade"] for t in episode.turns] == [1.0, 0.0, 1.0, 1.0]
     assert metrics["judge/agreement"] == 1.0 and metrics["judge/kept"] == 0.75 and metrics["judge/errors"] == 0.0

@@ -11,12 +11,13 @@
 ``keep_ungraded=false``), and returns the batch's metrics: ``judge/graded`` and ``judge/kept``
 (fractions of turns), ``judge/agreement`` (the LLM judge against the env's grade, over turns both
 graded) and ``judge/errors`` (LLM calls that failed: those turns stay ungraded, a judge outage never
-drops data).
+drops data; the last failure's text is kept in ``LLMStepJudge.last_error`` and logged once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import re
@@ -33,6 +34,7 @@ JUDGE_SYSTEM = (
     "GOOD if the action moves the agent towards finishing the task (or is a sensible way to look for "
     "what it needs), BAD if it is useless, repeats itself or goes the wrong way."
 )
+log = logging.getLogger(__name__)
 _VERDICT = re.compile(r"\b(GOOD|BAD)\b", re.IGNORECASE)
 
 
@@ -92,6 +94,7 @@ class LLMStepJudge(StepJudge):
 
         self.loop = LoopThread("envgym-step-judge")
         self.errors = 0
+        self.last_error: str | None = None
         self._client: Any = None
 
     def grade(self, episodes: list[Episode]) -> list[list[float]]:
@@ -126,8 +129,11 @@ class LLMStepJudge(StepJudge):
 
         try:
             reply = await self._client.chat(messages, role="step_judge")
-        except LLMError:
+        except LLMError as exc:
+            if self.last_error is None:
+                log.warning("step judge at %s failed (the step stays ungraded): %s", self.config.base_url, exc)
             self.errors += 1
+            self.last_error = str(exc)
             return math.nan
         match = _VERDICT.search(reply.text or "")
         return math.nan if match is None else float(match.group(1).upper() == "GOOD")

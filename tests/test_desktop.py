@@ -149,7 +149,8 @@ def test_warm_pool_resets_without_leaking_x_servers(desktop_tag):
             servers = pids(env, "Xvfb")
             assert len(servers) == 1, f"episode {episode}: X servers {servers} in the container"
             pool.release(env)
-        assert pool.stats["started"] == 1, "every episode reused the warm container"
+        stats = pool.stats
+        assert stats["started"] == 1 and stats["starting"] == 0, f"every episode reused the warm container: {stats}"
 
 
 def test_play_saves_screenshots_and_the_report_shows_them(engine, desktop_tag, tmp_path):

@@ -110,6 +110,7 @@ class EnvPool:
         self._recycle: collections.deque[_Slot] = collections.deque()
         self._dead: collections.deque[_Slot] = collections.deque()
         self._starting = 0
+        self._refreshing = 0  # released slots taken off _recycle that are getting their new session
         self._closed = False
         self.started = 0
         self.replaced = 0
@@ -178,7 +179,7 @@ class EnvPool:
         with self._cond:
             return {
                 "size": self.size, "idle": len(self._idle), "in_use": len(self._in_use),
-                "starting": self._starting, "recycling": len(self._recycle),
+                "starting": self._starting, "recycling": len(self._recycle) + self._refreshing,
                 "started": self.started, "replaced": self.replaced,
             }
 
@@ -236,7 +237,7 @@ class EnvPool:
     # ------------------------------------------------------------------ internals
     def _healthy_count(self) -> int:
         live_in_use = sum(1 for env in self._in_use.values() if not env.handle.dead.is_set())
-        return len(self._idle) + len(self._recycle) + live_in_use + self._starting
+        return len(self._idle) + len(self._recycle) + self._refreshing + live_in_use + self._starting
 
     def _maintain(self) -> None:
         while True:
@@ -250,6 +251,7 @@ class EnvPool:
                 self._dead.clear()
                 recycle = list(self._recycle)
                 self._recycle.clear()
+                self._refreshing += len(recycle)  # still the pool's: no replacement started for them
                 missing = self.size - self._healthy_count()
                 for _ in range(max(0, missing)):
                     self._starting += 1
@@ -304,9 +306,11 @@ class EnvPool:
             logger.warning("warm pool %s: dropping a slot: %s", self.env_id, exc)
             self._retire(slot)
             with self._cond:
+                self._refreshing -= 1
                 self._cond.notify_all()
             return
         with self._cond:
+            self._refreshing -= 1
             if self._closed:
                 closing = slot
             else:

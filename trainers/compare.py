@@ -78,11 +78,13 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     records = [r for r in read_metrics(run_dir / "metrics.jsonl") if "perf/env_steps" in r]
     result = {
         "env": cell.env, "method": cell.method, "label": cell.label, "seed": cell.seed, "config": cell.config,
-        "overrides": list(cell.overrides), "env_steps_budget": cell.env_steps, "env_steps": summary["env_steps"],
+        "overrides": list(cell.overrides), "env_steps_budget": cell.env_steps,
+        "env_steps": records[-1]["perf/env_steps"] if records else 0.0,  # training rollouts (not demonstrations, not evaluations)
         "steps": summary["steps"], "wall_s": round(time.perf_counter() - start, 1),
         "eval_before": summary["eval_success_before"], "eval_after": summary["eval_success_after"],
         "heldout_before": summary["heldout_success_before"], "heldout_after": summary["heldout_success_after"],
         "curve": [[r["perf/env_steps"], r.get("rollout/success", float("nan"))] for r in records],
+        "commit": _commit(), "load_after": round(os.getloadavg()[0], 1),
     }
     cached.write_text(json.dumps(result))
     return result
@@ -144,6 +146,11 @@ def first_reach(curve: list[list[float]], level: float) -> float | None:
     return float(xs[hit[0]]) if hit.size else None
 
 
+def training_env_steps(result: dict[str, Any]) -> float:
+    """Env steps the run's training rollouts took (the last point of its curve)."""
+    return float(result["curve"][-1][0]) if result["curve"] else 0.0
+
+
 def _fmt(mean: float, half: float) -> str:
     if not np.isfinite(mean):
         return "–"
@@ -184,7 +191,7 @@ def env_table(results: list[dict[str, Any]], methods: list[tuple[str, str]]) -> 
         delta = "(baseline)" if name == "grpo" else _paired(runs, base, key)
         lines.append(f"| {text} | {_fmt(mean, half)} | {seeds} | {delta} | {_fmt(train_mean, train_half)} | "
                      f"{_reach(reach[0.5], len(runs))} | {_reach(reach[0.8], len(runs))} | "
-                     f"{np.mean([r['env_steps'] for r in runs]):,.0f} | {stats[name]['wall_s']:.0f} |")
+                     f"{np.mean([training_env_steps(r) for r in runs]):,.0f} | {stats[name]['wall_s']:.0f} |")
     return lines, stats
 
 
@@ -272,19 +279,24 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     envs = [suite.study_env(e) for e in (args.envs or [e.name for e in suite.ENVS])]
     methods = [suite.method(m) for m in (args.methods or [m.name for m in suite.METHODS])]
     seeds = args.seeds if args.seeds is not None else list(suite.SEEDS[mode])
-    search = [Cell(e.name, m.name, f"{m.label} [{option}]", e.config, suite.SEARCH_SEED, max(1, int(e.budget[mode] * suite.SEARCH_BUDGET)),
+    grid = tuple(args.grid or suite.SEARCH_GRID)
+    budget = {e.name: args.env_steps or e.budget[mode] for e in envs}
+    search = [Cell(e.name, m.name, f"{m.label} [{option}]", e.config, suite.SEARCH_SEED, max(1, int(budget[e.name] * suite.SEARCH_BUDGET)),
                    (*suite.run_overrides(e, m, mode), *args.overrides, option), str(work / "search" / f"{e.name}_{m.name}_{_slug(option)}"))
-              for e in envs for m in methods for option in suite.SEARCH_GRID]
+              for e in envs for m in methods for option in grid] if len(grid) > 1 else []
     print(f"search: {len(search)} runs", flush=True)
-    chosen, search_lines = choose(run_cells(search, args.jobs), suite.SEARCH_GRID)
-    cells = [Cell(e.name, m.name, m.label, e.config, seed, e.budget[mode],
+    if search:
+        chosen, search_lines = choose(run_cells(search, args.jobs), grid)
+        search_lines = ["### The search (training-task success; held-out shown, never used)", "", *search_lines]
+    else:  # one option: every method runs it, nothing is searched
+        chosen, search_lines = {(e.name, m.name): grid[0] for e in envs for m in methods}, []
+    cells = [Cell(e.name, m.name, m.label, e.config, seed, budget[e.name],
                   (*suite.run_overrides(e, m, mode), *args.overrides, chosen[(e.name, m.name)]),
                   str(work / "runs" / f"{e.name}_{m.name}_seed{seed}"))
              for seed in seeds for e in envs for m in methods]
-    extra = [f"Mode: {mode}.", f"Hyper-parameter search: {suite.HP_SEARCH}.", "", "### The search (training-task success; held-out shown, never used)",
-             "", *search_lines]
-    return _execute(cells, args, out, [(e.name, e.budget[mode], e.name.capitalize()) for e in envs],
-                    [(m.name, m.label) for m in methods], seeds, extra=extra)
+    extra = [f"Mode: {mode}.", f"Hyper-parameter search: {suite.hp_search(grid)}.", "", *search_lines]
+    return _execute(cells, args, out, [(e.name, budget[e.name], e.name.capitalize()) for e in envs],
+                    [(m.name, m.label) for m in methods], seeds, extra=extra, before=tuple(search))
 
 
 def choose(results: list[dict[str, Any]], grid: tuple[str, ...]) -> tuple[dict[tuple[str, str], str], list[str]]:
@@ -309,31 +321,44 @@ def _slug(option: str) -> str:
     return option.replace(".", "_").replace("=", "-")
 
 
+def study_wall_s(paths: list[Path]) -> float:
+    """Wall time of the runs from the first start to the last finish (a resumed or re-reported study
+    counts when its runs actually ran): ``max(finish) − min(finish − wall)`` over the ``result.json``
+    files' times and the runs' own wall times."""
+    done = [(p.stat().st_mtime, json.loads(p.read_text())["wall_s"]) for p in paths if p.exists()]
+    return max(t for t, _ in done) - min(t - w for t, w in done) if done else 0.0
+
+
 def run_estimators(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out or "runs/compare")
     seeds = args.seeds if args.seeds is not None else [0, 1]
-    cells = [Cell("env", est, label(est), args.config, seed, args.env_steps, (f"algo.estimator={est}", *args.overrides),
+    budget = args.env_steps or 100_000
+    cells = [Cell("env", est, label(est), args.config, seed, budget, (f"algo.estimator={est}", *args.overrides),
                   str(out / f"{est}_seed{seed}")) for seed in seeds for est in args.estimators]
-    return _execute(cells, args, out, [("env", args.env_steps, args.config)], [(e, label(e)) for e in args.estimators], seeds, extra=[])
+    return _execute(cells, args, out, [("env", budget, args.config)], [(e, label(e)) for e in args.estimators], seeds, extra=[])
 
 
 def _execute(cells: list[Cell], args: argparse.Namespace, out: Path, envs: list[tuple[str, int, str]],
-             methods: list[tuple[str, str]], seeds: list[int], extra: list[str]) -> dict[str, Any]:
+             methods: list[tuple[str, str]], seeds: list[int], extra: list[str], before: tuple[Cell, ...] = ()) -> dict[str, Any]:
+    """Run ``cells`` and write the report; ``before``: earlier cells (the search) the wall time includes."""
     out.mkdir(parents=True, exist_ok=True)
-    load0, start = os.getloadavg(), time.perf_counter()
     results = run_cells(cells, args.jobs)
-    wall = time.perf_counter() - start
+    wall = study_wall_s([Path(c.run_dir) / "result.json" for c in [*cells, *before]])
     command = "python -m envgym.trainers.compare " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    commits = sorted({r.get("commit", "not recorded") for r in results})
+    loads = [r["load_after"] for r in results if "load_after" in r]
     header = [
         "# Credit assignment at equal env-step budgets", "",
-        f"Command: `{command}`  ", f"Commit: `{_commit()}`  ",
-        f"Seeds: {seeds}; {len(cells)} runs, {args.jobs} at a time; wall time {wall / 60:.1f} min.  ",
-        f"Machine: {os.cpu_count()} CPUs shared with other work, load average {load0[0]:.1f} at the start and "
-        f"{os.getloadavg()[0]:.1f} at the end.  ", *[f"{line}  " for line in extra], "",
+        f"Command: `{command}`  ", f"Commit of the runs: {', '.join(f'`{c}`' for c in commits)}; of this report: `{_commit()}`  ",
+        f"Seeds: {seeds}; {len(before)} search runs, then {len(cells)} runs, {args.jobs} at a time; wall time "
+        f"{wall / 60:.1f} min (first start to last finish).  ",
+        f"Machine: {os.cpu_count()} CPUs shared with other work; load average when runs finished: "
+        + (f"median {np.median(loads):.1f}, max {max(loads):.1f}" if loads else "not recorded")
+        + f"; {os.getloadavg()[0]:.1f} when this report was written.  ", *[f"{line}  " for line in extra], "",
     ]
     text, stats = report(results, envs, methods, header, out)
     (out / "results.md").write_text(text + "\n")
-    payload = {"command": command, "commit": _commit(), "wall_s": round(wall, 1), "seeds": seeds, "stats": stats, "runs": results}
+    payload = {"command": command, "commits": commits, "wall_s": round(wall, 1), "seeds": seeds, "stats": stats, "runs": results}
     (out / "results.json").write_text(json.dumps(payload, indent=1))
     print(text)
     print(f"\nwritten: {out / 'results.md'}, {out / 'results.json'} and one PNG per env")
@@ -349,7 +374,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--estimators", nargs="+", default=["grpo", "gigpo", "hae", "turn"], choices=sorted(ESTIMATORS))
     parser.add_argument("--seeds", nargs="+", type=int)
-    parser.add_argument("--env-steps", type=int, default=100_000)
+    parser.add_argument("--env-steps", type=int, help="env steps per run (default: 100,000; suite: each env's budget for the mode)")
+    parser.add_argument("--grid", nargs="+", help="suite: the options every method searches (default: the suite's learning "
+                        "rates); one option: no search, every method runs it")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (processes)")
     parser.add_argument("--out", help="where the report goes (suite default: docs/results/credit-<mode>)")
     parser.add_argument("--work", help="suite: where the run directories go (default: runs/credit-<mode>; with --out: inside it)")

@@ -46,10 +46,12 @@ else
   touch "$stamp_dir/pip-$key"
 fi
 # `import envgym` finds this checkout from any folder, even the one holding a clone named envgym
-# (which Python would otherwise import as an empty namespace package): the editable finder goes first.
+# (which Python would otherwise import as an empty namespace package): the editable finder goes first,
+# in this environment only (a venv layered over it with --system-site-packages keeps its own envgym).
 site=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+prefix=$($PY -c 'import sys; print(sys.prefix)')
 if ls "$site"/__editable___envgym_*finder.py >/dev/null 2>&1; then
-  echo 'import sys; sys.meta_path.sort(key=lambda f: not getattr(f, "__module__", "").startswith("__editable___envgym_"))' \
+  echo "import sys; sys.prefix == '$prefix' and sys.meta_path.sort(key=lambda f: not getattr(f, '__module__', '').startswith('__editable___envgym_'))" \
     > "$site/envgym-editable-first.pth"
 fi
 

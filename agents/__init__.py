@@ -11,7 +11,9 @@ __all__ = ["Agent", "Decision", "OracleAgent", "RandomAgent", "run_episode", "ru
 def make_agent(name: str, env=None, **kwargs):
     """Build a built-in agent by name: ``random``, ``oracle``, ``human``, or a model-backed ``llm`` /
     ``hiper`` agent (``backend=`` a :class:`envgym.agents.backends.Backend` or a spec string such as
-    ``"tiny"``, ``"hf:/path/to/model"``, ``"openai:http://127.0.0.1:8000"``)."""
+    ``"tiny"``, ``"hf:/path/to/model"``, ``"openai:http://127.0.0.1:8000"``); a vision-language backend
+    gets the vision LLM agent, which stores what it shows the model in ``image_store`` (default
+    ``./images``)."""
     if name == "random":
         return RandomAgent(**kwargs)
     if name == "oracle":
@@ -24,8 +26,13 @@ def make_agent(name: str, env=None, **kwargs):
         from envgym.agents.backends import make_backend
 
         backend = kwargs.pop("backend", "tiny")
+        image_store = kwargs.pop("image_store", "images")
         if isinstance(backend, str):
             backend = make_backend(backend, **kwargs.pop("backend_kwargs", {}))
+        if name == "llm" and getattr(backend, "sees_images", False):
+            from envgym.agents.llm.vision_agent import VisionLLMAgent
+
+            return VisionLLMAgent(backend, image_store=image_store, **kwargs)
         if name == "llm":
             from envgym.agents.llm import LLMAgent
 

@@ -83,6 +83,7 @@ class _Family:
 
     name = ""
     resize_off: dict[str, Any] = {"do_resize": False}
+    placeholder_tokens: tuple[str, ...] = ()  # special tokens only the processor may place
 
     def __init__(self, image_processor: Any, tokenizer: Any, config: Any):
         self.ip = image_processor
@@ -110,6 +111,8 @@ class _Family:
 
 class _Idefics3(_Family):
     name = "idefics3"
+    placeholder_tokens = ("<image>", "<fake_token_around_image>", "<global-img>",
+                          *(f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)))
 
     def __init__(self, image_processor: Any, tokenizer: Any, config: Any):
         super().__init__(image_processor, tokenizer, config)
@@ -153,6 +156,7 @@ class _Idefics3(_Family):
 
 class _Qwen2VL(_Family):
     name = "qwen2_vl"
+    placeholder_tokens = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 
     def __init__(self, image_processor: Any, tokenizer: Any, config: Any):
         super().__init__(image_processor, tokenizer, config)
@@ -207,6 +211,7 @@ class _Qwen2VL(_Family):
 
 class _Llava(_Family):
     name = "llava"
+    placeholder_tokens = ("<image>",)
     resize_off = {"do_resize": False, "do_center_crop": False}
 
     def __init__(self, image_processor: Any, tokenizer: Any, config: Any):
@@ -312,6 +317,12 @@ class VisionProcessor:
     def count_images(self, ids: list[int]) -> int:
         """How many image blocks ``ids`` holds (what a turn's list of refs must match)."""
         return self.family.count_images(ids)
+
+    @property
+    def placeholder_ids(self) -> list[int]:
+        """The ids of the family's image placeholder tokens that this tokenizer has (never sampled)."""
+        vocab = self.tokenizer.get_vocab()
+        return sorted({vocab[token] for token in self.family.placeholder_tokens if token in vocab})
 
     # ------------------------------------------------------------------ learner side
     def load(self, store: ImageStore, ref: dict[str, Any]) -> dict[str, Any]:

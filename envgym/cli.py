@@ -197,9 +197,11 @@ def run_agent(
     console = console or _console()
     env = ObservationTap(_make(env_id, recording_kwargs(env_id, env_kwargs or {})))
     if model is not None:
+        from envgym.image_store import store_for
         from envgym.trainers.evaluate import make_backend_for
 
-        agent = make_agent(agent_name, backend=make_backend_for(model, model_name, {}))
+        agent = make_agent(agent_name, backend=make_backend_for(model, model_name, {}),
+                           image_store=store_for(out or "runs/episodes.jsonl"))
     else:
         agent = make_agent(agent_name, env=env) if agent_name == "oracle" else make_agent(agent_name)
     tasks = list(load_tasks(task_file)) if task_file else (list(env.unwrapped.tasks) if use_env_tasks else None)

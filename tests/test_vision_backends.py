@@ -61,6 +61,15 @@ def test_a_chat_server_gets_screenshots_as_image_url_data_urls(tmp_path):
     assert not any(turn.extra.get("ids_exact", True) for turn in episode.turns)  # never trained on
 
 
+def test_make_agent_gives_a_vision_backend_the_vision_llm_agent(click_vlm, tmp_path):
+    from envgym.agents import make_agent
+
+    agent = make_agent("llm", backend=VisionTransformersBackend(click_vlm), image_store=tmp_path / "images")
+    assert isinstance(agent, VisionLLMAgent) and agent.store.root == tmp_path / "images"
+    episode = run_episode(envgym.make("envgym/PixelClick-v0", max_turns=1), agent, seed=2, keep_images=False)
+    assert len(episode.turns[0].images) == 1 and agent.store.get(episode.turns[0].images[0]["id"])
+
+
 def test_token_prompts_with_images_are_refused_by_an_openai_server(click_vlm):
     _, processor = load_vision_policy(click_vlm)
     with ScriptedOpenAIServer(["x"]) as server:

@@ -56,10 +56,10 @@ def screenshot(turn: int) -> bytes:
     return buffer.getvalue()
 
 
-def play(path, run_dir, *, window, turns=5, max_images=None):
+def play(path, run_dir, *, window, turns=5, max_images=None, backend=None):
     """A VisionLLMAgent's episode on screenshots of changing sizes; returns (episode, decisions)."""
     torch.manual_seed(0)
-    backend = VisionTransformersBackend(path)
+    backend = backend or VisionTransformersBackend(path)
     agent = VisionLLMAgent(backend, image_store=run_dir / "images", window=window, max_images=max_images,
                            sampling={"max_new_tokens": 5, "temperature": 1.0, "seed": 11})
     episode, decisions = Episode(env_id="screens"), []
@@ -73,10 +73,12 @@ def play(path, run_dir, *, window, turns=5, max_images=None):
     return episode, decisions
 
 
-def learner_gaps(path, run_dir, episodes) -> list[float]:
+def learner_gaps(path, run_dir, episodes, *, change=None) -> list[float]:
     """Mean |learner − rollout| logprob per turn, the learner on its own copy of the model and its own
-    processor, reading images from the run's store."""
+    processor, reading images from the run's store; ``change(model, processor)`` as on the rollout side."""
     model, processor = load_vision_policy(path)
+    if change is not None:
+        change(model, processor)
     config = TrainConfig()
     config.run.out_dir = str(run_dir)
     learner = Learner(model, processor, config)
@@ -160,6 +162,29 @@ def test_screenshots_are_stored_once(vlm_dirs, tmp_path):
     play(vlm_dirs["idefics3"], tmp_path, window=None, turns=4)
     assert sorted(p for p in (tmp_path / "images").rglob("*.png")) == files
     assert all(store.get(p.stem) for p in files)
+
+
+def prefer_placeholders(model, processor, logit=30.0):
+    """An output bias that makes the image placeholder tokens by far the likeliest next tokens."""
+    head = model.get_output_embeddings()
+    bias = torch.zeros(head.out_features)
+    bias[processor.placeholder_ids] = logit
+    head.bias = torch.nn.Parameter(bias)
+
+
+def test_image_placeholders_are_never_sampled_and_the_learner_masks_them_too(vlm_dirs, tmp_path):
+    """A sampled <|image_pad|> would claim an image no prompt holds: the backend samples from the
+    distribution over the other tokens, and the learner recomputes that same distribution."""
+    model, processor = load_vision_policy(vlm_dirs["qwen2_vl"])
+    assert len(processor.placeholder_ids) == 4  # image pad, video pad, vision start and end
+    prefer_placeholders(model, processor)
+    episode, decisions = play(None, tmp_path, window=None, turns=3, backend=VisionTransformersBackend(model, processor))
+    assert sum(len(d.completion_ids) for d in decisions) >= 3
+    assert not set(processor.placeholder_ids) & {t for d in decisions for t in d.completion_ids}
+    assert processor.count_images(decisions[-1].prompt_ids) == len(decisions[-1].images) == 3
+    gaps = learner_gaps(vlm_dirs["qwen2_vl"], tmp_path, [episode], change=prefer_placeholders)
+    print(f"\nqwen2_vl, placeholders preferred: per-turn mean |Δlogp| {['%.2e' % g for g in gaps]}")
+    assert max(gaps) <= TOLERANCE
 
 
 def test_a_text_backend_refuses_a_request_with_images(tmp_path):

@@ -102,6 +102,8 @@ class Learner:
         pos = (batch.comp_index - 1).clamp(min=0)
         picked = hidden.gather(1, pos.unsqueeze(-1).expand(n, c, hidden.shape[-1]))
         logits = lm.get_output_embeddings()(picked).float() / batch.temperature.view(n, 1, 1)
+        if self.images is not None and self.images.banned:  # what the vision backend never samples
+            logits[..., self.images.banned] = float("-inf")
         if batch.constrained:
             rows = torch.tensor([r for r, _, _ in batch.constrained], device=logits.device)
             cols = torch.tensor([j for _, j, _ in batch.constrained], device=logits.device)

@@ -24,6 +24,7 @@ class ImageInputs:
     def __init__(self, processor: Any, store: ImageStore):
         self.processor = processor
         self.store = store
+        self.banned = list(processor.placeholder_ids)  # masked in the learner as in the sampler
 
     def inputs(self, model: Any, images: list[list[dict[str, Any]]], input_ids: Any, attention: Any) -> dict[str, Any]:
         if not any(images):

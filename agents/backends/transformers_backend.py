@@ -39,6 +39,9 @@ class TransformersBackend(Backend):
 
     name = "transformers"
     sees_images = False
+    #: ids free sampling never draws (a VLM's image placeholders: only its processor places them);
+    #: the distribution is renormalised over the rest, and the learner masks the same ids
+    banned_ids: tuple[int, ...] = ()
 
     def __init__(
         self,
@@ -150,6 +153,8 @@ class TransformersBackend(Backend):
                 )
                 past = output.past_key_values
                 logits = output.logits[:, -1, :].float()
+                if self.banned_ids:
+                    logits[:, list(self.banned_ids)] = float("-inf")
                 scaled = logits / scale
                 logp = torch.log_softmax(scaled, dim=-1)
                 chosen = self._sample(logp, requests, generators, greedy)

@@ -12,7 +12,10 @@ processor made; the backend only batches them:
 * Qwen2-VL's multimodal rotary positions (M-RoPE) come from the model's own ``get_rope_index`` on
   the left-padded prompt; every later token continues them as ``1-D position + delta`` of its row
   (exactly what the model does when it generates on its own); other families use the 1-D positions;
-* later steps run from the KV cache without images.
+* later steps run from the KV cache without images;
+* free sampling never draws an image placeholder token (``banned_ids``: a sampled ``<image>`` would
+  claim an image the next prompt does not have); its logprobs are those of the distribution over the
+  other tokens, which the learner recomputes with the same ids masked.
 
 Requests without images run as on a text model.
 """
@@ -43,6 +46,7 @@ class VisionTransformersBackend(ChoiceTransformersBackend):
         if not isinstance(processor, VisionProcessor):
             processor = VisionProcessor(processor, model.config)
         self.processor = processor
+        self.banned_ids = tuple(processor.placeholder_ids)
         super().__init__(model, processor.tokenizer, device=device, max_batch_size=max_batch_size,
                          policy_version=policy_version)
 

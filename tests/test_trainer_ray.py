@@ -244,6 +244,39 @@ def test_env_actor_and_node_losses_are_infra_failures_and_a_joining_node_gets_en
     assert placed["steps_per_node"].get(node_of(tmp_path, "node3"), 0) > 0, placed["steps_per_node"]
 
 
+@pytest.mark.timeout(400)
+def test_env_actor_restarts_are_bounded_and_a_spent_budget_stops_the_run_clearly(cluster, tmp_path):
+    """cluster.max_env_restarts=1: the first lost env actor is replaced, the second is not; with no env
+    actor left, every env call fails and the run stops naming the env and the spent budget."""
+    overrides = [f"run.out_dir={tmp_path}", "run.steps=400", "run.checkpoint_every=0", "mode=async", *QUIET, *TINY,
+                 "run.abort_window=10", "envs.0.tasks=[maze-3x3-0]", "envs.0.kwargs.max_turns=8", "envs.0.workers=2",
+                 "envs.0.latency.median_s=0.03", "rollout.group_size=2", "rollout.batch_episodes=2",
+                 *on_ray(cluster, "cluster.env_actors.envs_per_actor=2", "cluster.max_env_restarts=1")]
+    trainer = Trainer(load_config("configs/maze_tiny.yaml", overrides))
+    killed: list[str] = []
+
+    def kill_twice() -> None:
+        for _ in range(2):
+            ready = wait_for(lambda: [e for e in events(tmp_path, "env_actor_ready") if e["actor"] not in killed],
+                             "a running env actor")
+            wait_for(lambda: any(e.get("actor") == ready[0]["actor"] for e in events(tmp_path, "env_actor_ready"))
+                     and logged_steps(tmp_path), "a training step")
+            killed.append(ready[0]["actor"])
+            os.kill(ready[0]["pid"], signal.SIGKILL)
+
+    thread = threading.Thread(target=kill_twice, daemon=True)
+    thread.start()
+    with pytest.raises(RuntimeError, match="restart budget") as failure:
+        trainer.run()
+    thread.join(timeout=30)
+    assert "env envgym/Maze-v0 is failing" in str(failure.value) and "max_env_restarts=1" in str(failure.value)
+    lost = events(tmp_path, "env_actor_lost")
+    assert [e["actor"] for e in lost] == killed and [e["replaced"] for e in lost] == [True, False], lost
+    assert len(events(tmp_path, "env_actor_ready")) == 2  # the first actor and its one replacement
+    episodes = read_episodes(tmp_path / "trajectories.jsonl")
+    assert any("was lost" in (ep.infra_error or "") for ep in episodes)
+
+
 def test_without_ray_the_error_says_what_to_install(tmp_path):
     code = ("import sys; sys.modules['ray'] = None\n"
             f"sys.argv = ['envgym', 'train', 'configs/maze_tiny.yaml', 'run.out_dir={tmp_path}', 'cluster.backend=ray']\n"

@@ -238,7 +238,7 @@ def test_pool_hands_out_fresh_sessions_and_works_from_async_code(base_tag):
 CHILD = textwrap.dedent("""
     import sys, time
     from envgym.envs.python_sandbox.runner import SandboxRunner
-    runner = SandboxRunner(image=sys.argv[1])
+    runner = SandboxRunner(image=sys.argv[1], warm_spare=sys.argv[3] == "spare")
     runner.start()
     print("ready", flush=True)
     if sys.argv[2] == "wait":
@@ -246,17 +246,21 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _child(sandbox_tag: str, mode: str) -> subprocess.Popen:
+def _child(sandbox_tag: str, mode: str, spare: bool = False) -> subprocess.Popen:
+    """A process that owns a sandbox container (and with ``spare``, a warm spare that is still being
+    created when it says it is ready)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, sandbox_tag, mode], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, sandbox_tag, mode, "spare" if spare else "none"],
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    assert len(containers_of(proc.pid)) == 1
+    assert len(containers_of(proc.pid)) >= 1
     return proc
 
 
 @pytest.mark.parametrize("ending", ["exit", "sigterm"])
 def test_containers_are_removed_at_exit_and_on_sigterm(sandbox_tag, ending):
-    proc = _child(sandbox_tag, "exit" if ending == "exit" else "wait")
+    """Also the spare whose creation is in flight when the process ends: the shutdown waits for it."""
+    proc = _child(sandbox_tag, "exit" if ending == "exit" else "wait", spare=True)
     if ending == "sigterm":
         proc.send_signal(signal.SIGTERM)
     code = proc.wait(timeout=60)
@@ -265,7 +269,7 @@ def test_containers_are_removed_at_exit_and_on_sigterm(sandbox_tag, ending):
 
 
 def test_prune_removes_the_containers_of_a_killed_owner(sandbox_tag):
-    proc = _child(sandbox_tag, "wait")
+    proc = _child(sandbox_tag, "wait")  # no spare: nothing is being created when it is killed
     proc.kill()
     proc.wait(timeout=30)
     assert len(containers_of(proc.pid)) == 1  # SIGKILL leaves it behind ...

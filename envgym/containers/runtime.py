@@ -179,7 +179,10 @@ class ContainerRuntime:
 
     def __init__(self) -> None:
         self._live: dict[str, ContainerHandle] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by the SIGTERM handler when it interrupts this thread
+        self._creating = threading.Condition(self._lock)  # creations in flight (``_pending``) finishing
+        self._pending = 0
+        self._shutting_down = False
         self._monitor: threading.Thread | None = None
         self._hooks_installed = False
 
@@ -232,13 +235,14 @@ class ContainerRuntime:
             limits["pids_limit"] = int(pids_limit)
         if publish is not None:
             limits["ports"] = {f"{publish}/tcp": ("127.0.0.1", None)}
-        container = self.client.containers.create(
-            image, command=command, name=name, labels=labels, detach=True, **limits, **create_kwargs
-        )
+        container = self._create(image, command=command, name=name, labels=labels, detach=True, **limits, **create_kwargs)
         handle = ContainerHandle(container_id=container.id, name=name, image=image, role=role, env_id=env_id)
         with self._lock:
             self._live[container.id] = handle
+            refused = self._shutting_down
         try:
+            if refused:
+                raise InfraError(f"container {name} was created while the process shut down")
             container.start()
             if publish is not None:
                 container.reload()
@@ -251,6 +255,20 @@ class ContainerRuntime:
             raise
         self._ensure_monitor()
         return handle
+
+    def _create(self, image: str, **kwargs: Any) -> Any:
+        """``containers.create``, counted while in flight so that a shutdown waits for it and then
+        removes what it created (a container created after the last removal would leak)."""
+        with self._lock:
+            if self._shutting_down:
+                raise InfraError("no new containers: the process is shutting down")
+            self._pending += 1
+        try:
+            return self.client.containers.create(image, **kwargs)
+        finally:
+            with self._creating:
+                self._pending -= 1
+                self._creating.notify_all()
 
     def start_env_container(
         self,
@@ -371,6 +389,14 @@ class ContainerRuntime:
                 self.remove(handle)
         return len(handles)
 
+    def shutdown(self, wait_s: float = 30.0) -> int:
+        """At exit or SIGTERM: refuse new containers, wait (up to ``wait_s``) for creations in flight,
+        then remove every container this process owns; return how many."""
+        with self._creating:
+            self._shutting_down = True
+            self._creating.wait_for(lambda: self._pending == 0, timeout=wait_s)
+        return self.remove_all(parallel=False)
+
     def live_handles(self) -> list[ContainerHandle]:
         with self._lock:
             return list(self._live.values())
@@ -457,13 +483,13 @@ class ContainerRuntime:
         if self._hooks_installed:
             return
         self._hooks_installed = True
-        atexit.register(self.remove_all, parallel=False)
+        atexit.register(self.shutdown)
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be installed from the main thread; atexit still runs
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum: int, frame: Any) -> None:
-            self.remove_all()
+            self.shutdown()
             if callable(previous):
                 previous(signum, frame)
             elif previous != signal.SIG_IGN:  # default action: die of SIGTERM, as we would have

@@ -50,6 +50,8 @@ def run_episode(
                 raise InfraError(str(info["infra_error"]))
             observation = next_observation
             done = terminated or truncated
+        if episode.turns:  # what the episode ended on (reports show it)
+            episode.metadata["final_observation"] = _stored(observation, keep_images)
         episode.success = bool(info.get("success", False))
     except InfraError as exc:
         episode.infra_error = str(exc) or type(exc).__name__

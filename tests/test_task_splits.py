@@ -90,6 +90,7 @@ def test_eval_command_writes_the_table_episodes_and_report(tmp_path):
         assert key in summary and key.replace("_", " ").split(" ")[0] in proc.stdout
     episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 6 and all("-test-" in ep["task_id"] for ep in episodes)
+    assert all(ep["metadata"]["final_observation"]["text"] for ep in episodes)  # what each episode ended on
     assert (out / "report.html").read_text().count("<details") >= 6
 
 

@@ -72,6 +72,8 @@ async def play_episode(
                                              reward, terminated, truncated, info))
             observation = observation_next
             done = bool(terminated or truncated)
+        if episode.turns and store_observations == "full":  # what the episode ended on (reports show it)
+            episode.metadata["final_observation"] = observation
         episode.success = bool(info.get("success", False))
     except (InfraError, BackendError) as exc:
         episode.infra_error = f"{type(exc).__name__}: {exc}"

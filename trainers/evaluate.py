@@ -54,8 +54,10 @@ def env_config(spec: EvalSpec) -> tuple[EnvConfig, dict[str, Any]]:
         defaults = {"agent": cfg.agent.kind, "model": cfg.policy.source, "observation": cfg.agent.observation,
                     "tiny": cfg.policy.tiny}
         return env, defaults
-    env = EnvConfig(id=spec.target, runtime=spec.runtime, url=spec.url, kwargs=dict(spec.env_kwargs or {}),
-                    workers=spec.concurrency)
+    from envgym.recording import recording_kwargs
+
+    env = EnvConfig(id=spec.target, runtime=spec.runtime, url=spec.url, workers=spec.concurrency,
+                    kwargs=recording_kwargs(spec.target, dict(spec.env_kwargs or {})))  # GUI envs: screenshots on
     return env, {"agent": "llm", "model": spec.model, "observation": "text", "tiny": {}}
 
 
@@ -153,6 +155,7 @@ def evaluate(spec: EvalSpec, console: Any = None) -> dict[str, Any]:
     """Run the evaluation described by ``spec``; write ``episodes.jsonl``, ``report.html`` and
     ``summary.json`` under ``spec.out`` and return the summary."""
     import envgym
+    from envgym.recording import finish_episode
     from envgym.report import write_html_report
     from envgym.trainers.trainer import env_task_ids
     from envgym.trajectory import EpisodeWriter
@@ -179,7 +182,7 @@ def evaluate(spec: EvalSpec, console: Any = None) -> dict[str, Any]:
         backend.close()
     with EpisodeWriter(out / "episodes.jsonl", fsync=False) as writer:
         for ep in episodes:
-            writer.write(ep)
+            writer.write(finish_episode(ep, None))  # screenshots bounded in size
     write_html_report(episodes, out / "report.html", title=f"{env.id} — {kind} {model or ''} ({spec.split or 'seeded'})")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -142,7 +142,7 @@ class PixelClickEnv(Env):
             return Transition(reward=1.0, terminated=True, success=True, feedback=f"Clicked the {self.layout.goal.label} button.")
         self.misses.append((x, y))
         self._image = None
-        last = self.turn + 1 >= self.max_turns
+        last = self.turn >= self.max_turns  # the base class counted this turn already
         reward = self._shaped(x, y) if last else 0.0
         what = "a wrong button" if hit >= 0 else "the page background"
         return Transition(reward=reward, feedback=f"Missed: the click at ({x:g}, {y:g}) hit {what}.")

@@ -122,6 +122,8 @@ def chromium_problem() -> str | None:
     try:
         path = chromium_path()
     except BrowserUnavailable:
+        if os.environ.get("ENVGYM_CHROMIUM"):
+            return f"Chromium not found at {os.environ['ENVGYM_CHROMIUM']} (from ENVGYM_CHROMIUM): {fix}"
         return ("no Chromium found (looked at $ENVGYM_CHROMIUM, chromium, chromium-browser and google-chrome on "
                 f"PATH, /usr/bin/chromium): {fix}")
     source = "ENVGYM_CHROMIUM" if os.environ.get("ENVGYM_CHROMIUM") else "PATH"

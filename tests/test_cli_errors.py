@@ -108,6 +108,14 @@ def test_wrong_chromium_names_the_path_and_the_variable(chromium, needle):
     assert_short_error(done, needle, "ENVGYM_CHROMIUM")
 
 
+def test_a_library_user_with_a_missing_chromium_is_told_the_path(monkeypatch):
+    from envgym.browser.launcher import BrowserUnavailable, chromium_path
+
+    monkeypatch.setenv("ENVGYM_CHROMIUM", "/nonexistent/chromium")
+    with pytest.raises(BrowserUnavailable, match="Chromium not found at /nonexistent/chromium .from ENVGYM_CHROMIUM"):
+        chromium_path()
+
+
 @pytest.mark.parametrize("module, args, extra", [
     ("playwright", ("info", "envgym/WebShop-v0"), "web"),
     ("docker", ("containers", "ls"), "containers"),

@@ -62,6 +62,9 @@ def chromium_path() -> str:
     """The Chromium executable: ``$ENVGYM_CHROMIUM``, then ``chromium`` / ``chromium-browser`` on PATH."""
     override = os.environ.get("ENVGYM_CHROMIUM")
     if override:
+        if shutil.which(override) is None:  # an executable file, or a name on PATH
+            raise BrowserUnavailable(f"Chromium not found at {override} (from ENVGYM_CHROMIUM): set ENVGYM_CHROMIUM to a "
+                                     "Chromium executable (or unset it), or run scripts/install-browser.sh")
         return override
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)

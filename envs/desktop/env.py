@@ -47,6 +47,7 @@ from envgym.pixel_actions import parse_pixel_action
 from envgym.tasks import Task
 
 from envgym.envs.desktop import homedir, xinput
+from envgym.envs.desktop.firstscreens import FIRST_SCREENS, LONG_QUIET, state_key
 from envgym.envs.desktop.xinput import DESKTOP_ACTIONS
 from envgym.envs.desktop.app import DESKTOP_CONFIG, DesktopApp
 from envgym.envs.desktop.xsession import XSession, stop_process_group
@@ -97,6 +98,7 @@ class DesktopEnv(Env):
         self.last_answer: str | None = None
         self.last_score: dict[str, Any] = {}
         self._parsed: dict[str, dict] = {}
+        self._state_key = ""
         self._oracle: Any = None
         self._closed = False
         try:
@@ -171,7 +173,12 @@ class DesktopEnv(Env):
         obs: Observation = {"text": "\n".join(lines), "instruction": instruction, "window_title": title,  # type: ignore[typeddict-unknown-key]
                             "windows": [w.title for w in windows]}
         if self.screenshot:
-            obs["image"] = self._encode(self.session.framebuffer.frame())
+            frame = self.session.framebuffer.frame()
+            if self.turn == 0:  # a reset's screen: its image is likely encoded already
+                obs["image"] = FIRST_SCREENS.image(self._state_key, hashlib.sha1(frame).digest(),
+                                                   f"{self.image_format}:{self.jpeg_quality}", lambda: self._encode(frame))
+            else:
+                obs["image"] = self._encode(frame)
         return obs
 
     def _encode(self, frame: bytes) -> bytes:
@@ -256,11 +263,15 @@ class DesktopEnv(Env):
         staging = homedir.stage_home(self.home, state, self.app.write_file, config)  # a bad state stops here
         self._ensure_session()
         self._stop_app()
-        homedir.swap_in(self.home, staging)
+        old_home = homedir.swap_in(self.home, staging)
         self.loaded = {"open": [homedir.safe_relative(p) for p in opened]}
         self.initial_snapshot = homedir.snapshot(self.home, self.app.config_paths)
-        xinput.run_xdotool(["mousemove", str(self.screen_size[0] // 2), str(self.screen_size[1] // 2)], self.session.env())
+        self._state_key = state_key(type(self.app).__name__, str(self.home), self.screen_size, state)
+        self.session.move_pointer(self.screen_size[0] // 2, self.screen_size[1] // 2)
         self._start_app()
+        self._settle_first_screen()
+        if old_home is not None:  # deleted while the env waits for its agent, not before the app starts
+            threading.Thread(target=shutil.rmtree, args=(old_home, True), name="envgym-desktop-cleanup", daemon=True).start()
 
     def _ensure_session(self) -> None:
         if self.session is not None and self.session.dead_process() is None:
@@ -279,13 +290,27 @@ class DesktopEnv(Env):
                                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         finally:
             log.close()
-        deadline = time.monotonic() + self.launch_timeout
-        while not any(w.pid == self.app_process.pid and w.kind == "normal" for w in self.session.windows()):
-            if self.app_process.poll() is not None or time.monotonic() > deadline:
-                self._infra_failure(f"{self.app.binary} did not open its window "
-                                    f"(exit status {self.app_process.poll()}): {self._app_log()}")
-            time.sleep(0.01)
-        self.session.settle([self.app_process.pid], timeout=max(self.settle_timeout, 5.0))
+        pid = self.app_process.pid
+
+        def app_window(windows: list) -> Any:
+            if self.app_process.poll() is not None:
+                return False  # exited: nothing to wait for
+            return next((w for w in windows if w.pid == pid and w.kind == "normal"), None)
+
+        if not self.session.wait_for_window(app_window, self.launch_timeout):
+            self._infra_failure(f"{self.app.binary} did not open its window "
+                                f"(exit status {self.app_process.poll()}): {self._app_log()}")
+
+    def _settle_first_screen(self) -> None:
+        """Wait until the app has drawn the loaded state: until the screen shows the frame this state
+        settled on before in this process, else the usual settle and then a long still screen
+        (see :mod:`~envgym.envs.desktop.firstscreens`), so every reset of a task shows the same pixels."""
+        expected = FIRST_SCREENS.digest(self._state_key)
+        timeout = max(self.settle_timeout, 5.0)
+        self.session.settle([self.app_process.pid], timeout=timeout, expected=expected)
+        if self.session.frame_digest() != expected:
+            self.session.wait_until_stable(quiet=LONG_QUIET, timeout=timeout)
+            FIRST_SCREENS.remember(self._state_key, self.session.frame_digest())
 
     def _stop_app(self) -> None:
         if self.app_process is not None:

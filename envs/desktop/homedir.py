@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,10 +144,15 @@ def stage_home(home: Path, state: dict[str, Any], writer: Callable[[Path, str, d
     return staging
 
 
-def swap_in(home: Path, staging: Path) -> None:
-    """Replace ``home`` by the folder :func:`stage_home` built."""
-    shutil.rmtree(home, ignore_errors=True)
+def swap_in(home: Path, staging: Path) -> Path | None:
+    """Replace ``home`` by the folder :func:`stage_home` built; return where the old home went (a
+    hidden sibling for the caller to delete when it has time), or ``None`` when there was none."""
+    old = None
+    if home.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{home.name}.old-", dir=home.parent))
+        home.rename(old / "home")
     staging.rename(home)
+    return old
 
 
 def _validated(state: Any) -> tuple[dict[str, Any], list[str]]:

@@ -9,6 +9,7 @@ changing.  Nothing here knows about apps or tasks.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import select
@@ -288,6 +289,37 @@ class XSession:
                       x=origin.x, y=origin.y, width=geometry.width, height=geometry.height, kind=kind,
                       maximized=maximized, focused=wid == active_id)
 
+    def wait_for_window(self, found: Any, timeout: float) -> Any:
+        """Wait until ``found(windows)`` returns something other than ``None`` (a window; ``False`` to
+        give up) and return it (``None`` when ``timeout`` s pass first), looking
+        again whenever a property of the root window changes — the window manager listing a window —
+        and at least every 50 ms, instead of asking the X server over and over while the app starts."""
+        from Xlib import X
+
+        root = self._x.screen().root
+        root.change_attributes(event_mask=X.PropertyChangeMask)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                window = found(self.windows())
+                remaining = deadline - time.monotonic()
+                if window is not None or remaining <= 0:
+                    return window
+                if not self._x.pending_events():
+                    select.select([self._x.fileno()], [], [], min(0.05, remaining))
+                while self._x.pending_events():
+                    self._x.next_event()
+        finally:
+            root.change_attributes(event_mask=X.NoEventMask)
+            self._x.sync()
+            while self._x.pending_events():
+                self._x.next_event()
+
+    def move_pointer(self, x: int, y: int) -> None:
+        """Put the pointer at ``(x, y)`` (no input event for the apps: a warp, as ``xdotool mousemove``)."""
+        self._x.screen().root.warp_pointer(int(x), int(y))
+        self._x.sync()
+
     def popups(self) -> list[tuple[int, int, int, int]]:
         """Open menus (override-redirect windows on screen that are not tooltips) as ``(x, y, width,
         height)``, bottom to top."""
@@ -312,17 +344,20 @@ class XSession:
         return out
 
     # ------------------------------------------------------------------ the screen
-    def settle(self, pids: list[int], *, quiet: float = 0.08, timeout: float = 3.0) -> bool:
-        """Wait until the processes ``pids`` (the app) and the X server are idle — every thread asleep
-        and no CPU time used for ``quiet`` s — and then until the screen is still for 40 ms (``False`` when
-        that takes longer than ``timeout`` s: an animation, a busy app).  Idleness, not a still screen
-        alone, says an app has finished: one that maps its window and then loads a file shows a still,
-        empty window for as long as the loading takes."""
+    def settle(self, pids: list[int], *, quiet: float = 0.08, timeout: float = 3.0, expected: bytes | None = None) -> bool:
+        """Wait until the processes ``pids`` (the app), the X server, the window manager and the bus
+        are idle — every thread asleep and no CPU time used for ``quiet`` s — and then until the
+        screen is still for 40 ms (``False`` when that takes longer than ``timeout`` s: an animation, a
+        busy app).  Idleness, not a still screen alone, says an app has finished: one that maps its
+        window and then loads a file shows a still, empty window for as long as the loading takes.
+        ``expected``: the SHA-1 digest of the frame this should end on; seeing it ends the wait."""
         deadline = time.monotonic() + timeout
-        pids = [*pids, self.processes["xvfb"].pid]
+        pids = [*pids, *(process.pid for process in self.processes.values())]
         last, since = _cpu_ticks(pids), time.monotonic()
         while time.monotonic() < deadline:
             time.sleep(0.01)
+            if expected is not None and self.frame_digest() == expected:
+                return True
             ticks = _cpu_ticks(pids)
             if ticks is None or ticks != last:
                 last, since = ticks, time.monotonic()
@@ -330,6 +365,11 @@ class XSession:
                 break
         # idle processes leave a still screen: a short look confirms it (Xvfb may be drawing what it was sent)
         return self.wait_until_stable(quiet=0.04, timeout=max(0.0, deadline - time.monotonic()))
+
+    def frame_digest(self) -> bytes:
+        """SHA-1 digest of the screen now."""
+        assert self.framebuffer is not None
+        return hashlib.sha1(self.framebuffer.frame()).digest()
 
     def wait_until_stable(self, *, quiet: float = 0.1, timeout: float = 3.0, poll: float = 0.02) -> bool:
         """Wait until the screen has not changed for ``quiet`` s (``False`` when it still changes after

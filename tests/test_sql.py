@@ -20,7 +20,6 @@ from envgym.envs.sql.database import (
 )
 from envgym.envs.sql.make_tasks import TASK_FILE, build_tasks, render
 from envgym.envs.sql import worker
-from envgym.envs.sql.sandbox import QueryError, ReadOnlyDatabase
 from envgym.envs.sql.scoring import normalize_text, parse_number, score_answer
 
 ENV_ID = "envgym/SQL-v0"

@@ -266,82 +266,115 @@ def _unique_names(rng: random.Random, count: int, taken: set[tuple[str, str]]) -
 
 
 def generate_rows(seed: int) -> dict[str, list[tuple]]:
-    """All rows of the shop for ``seed``, table by table (pure: same seed, same rows)."""
+    """All rows of the shop for ``seed``, table by table (pure: same seed, same rows).
+
+    The tables are drawn in a fixed order from one random stream: staff, customers, suppliers,
+    products, then orders with their lines and payments."""
     rng = random.Random(f"envgym-sql-shop-{SCHEMA_VERSION}-{seed}")
     rows: dict[str, list[tuple]] = {table: [] for table in TABLES}
-
-    # departments and employees: the CEO, one head per department reporting to the CEO, staff
-    # reporting to their head
     people: set[tuple[str, str]] = set()
     emails: set[str] = set()
+    rows["departments"], rows["employees"], sales_reps = _staff(rng, people, emails)
+    rows["customers"] = _customers(rng, people, emails)
+    rows["suppliers"] = _suppliers(rng)
+    rows["products"] = _products(rng)
+    rows["orders"], rows["order_items"], rows["payments"] = _orders(rng, rows["customers"], rows["products"], sales_reps)
+    return rows
 
-    def email_for(first: str, last: str, domain: str) -> str:
-        base = f"{first}.{last}".lower()
-        email, n = f"{base}@{domain}", 1
-        while email in emails:
-            n += 1
-            email = f"{base}{n}@{domain}"
-        emails.add(email)
-        return email
 
-    employee_id = 0
-    ceo_id = None
+def _unique_email(emails: set[str], first: str, last: str, domain: str) -> str:
+    """``first.last@domain``, numbered (``first.last2@domain``...) past those in ``emails``; added to them."""
+    base = f"{first}.{last}".lower()
+    email, n = f"{base}@{domain}", 1
+    while email in emails:
+        n += 1
+        email = f"{base}{n}@{domain}"
+    emails.add(email)
+    return email
+
+
+def _staff(rng: random.Random, people: set[tuple[str, str]], emails: set[str]) -> tuple[list[tuple], list[tuple], list[int]]:
+    """Departments, employees and the ids of the sales reps: the CEO (the first department's head), one
+    head per department reporting to the CEO, staff reporting to their head."""
+    departments: list[tuple] = []
+    employees: list[tuple] = []
     sales_reps: list[int] = []
+    ceo_id = None
     for department_id, (name, location, budget, head_count) in enumerate(_DEPARTMENTS, 1):
         budget_jitter = rng.randint(-40, 40) * 1000
-        rows["departments"].append((department_id, name, location, float(budget + budget_jitter)))
-        head_title, staff_titles = _TITLES[name]
-        head_salary, (low, high) = _SALARY[name]
+        departments.append((department_id, name, location, float(budget + budget_jitter)))
         head_id = None
         for index, (first, last) in enumerate(_unique_names(rng, head_count, people)):
-            employee_id += 1
+            employee_id = len(employees) + 1
             if index == 0:
-                title = head_title
-                salary = head_salary + rng.randint(-15, 15) * 1000
-                hire = _date_between(rng, dt.date(2012, 1, 1), dt.date(2018, 12, 31))
+                title, salary, hire = _head_terms(rng, name)
                 manager = ceo_id
                 head_id = employee_id
                 if ceo_id is None:
                     ceo_id = employee_id
             else:
-                title = rng.choice(staff_titles)
-                salary = rng.randint(low // 500, high // 500) * 500
-                if title.startswith("Senior"):
-                    salary = min(high + 20_000, salary + 15_000)
-                hire = _date_between(rng, dt.date(2015, 1, 1), dt.date(2024, 6, 30))
+                title, salary, hire = _staff_terms(rng, name)
                 manager = head_id
                 if name == "Sales":
                     sales_reps.append(employee_id)
-            rows["employees"].append((
-                employee_id, first, last, email_for(first, last, "shop.example.com"), title, department_id,
+            employees.append((
+                employee_id, first, last, _unique_email(emails, first, last, "shop.example.com"), title, department_id,
                 manager, hire.isoformat(), float(salary),
             ))
+    return departments, employees, sales_reps
 
-    # customers
+
+def _head_terms(rng: random.Random, department: str) -> tuple[str, int, dt.date]:
+    """Title, salary and hire date of ``department``'s head."""
+    head_title, _ = _TITLES[department]
+    head_salary, _ = _SALARY[department]
+    salary = head_salary + rng.randint(-15, 15) * 1000
+    hire = _date_between(rng, dt.date(2012, 1, 1), dt.date(2018, 12, 31))
+    return head_title, salary, hire
+
+
+def _staff_terms(rng: random.Random, department: str) -> tuple[str, int, dt.date]:
+    """Title, salary (seniors earn more) and hire date of a staff member of ``department``."""
+    _, staff_titles = _TITLES[department]
+    _, (low, high) = _SALARY[department]
+    title = rng.choice(staff_titles)
+    salary = rng.randint(low // 500, high // 500) * 500
+    if title.startswith("Senior"):
+        salary = min(high + 20_000, salary + 15_000)
+    hire = _date_between(rng, dt.date(2015, 1, 1), dt.date(2024, 6, 30))
+    return title, salary, hire
+
+
+def _customers(rng: random.Random, people: set[tuple[str, str]], emails: set[str]) -> list[tuple]:
+    """Customers, none named like an employee, in weighted countries and segments."""
     countries = list(_COUNTRIES)
     country_weights = [_COUNTRIES[c][1] for c in countries]
-    customer_names = _unique_names(rng, N_CUSTOMERS, set(people))
     customers = []
-    for customer_id, (first, last) in enumerate(customer_names, 1):
+    for customer_id, (first, last) in enumerate(_unique_names(rng, N_CUSTOMERS, set(people)), 1):
         country = rng.choices(countries, weights=country_weights, k=1)[0]
         city = rng.choice(_COUNTRIES[country][0])
         segment = _weighted(rng, (("Consumer", 62), ("Corporate", 23), ("Small Business", 15)))
         signup = _date_between(rng, dt.date(2021, 1, 1), dt.date(2024, 11, 30))
         domain = rng.choice(("example.com", "mail.example.net", "inbox.example.org"))
-        customers.append((customer_id, first, last, email_for(first, last, domain), city, country, segment, signup.isoformat()))
-    rows["customers"] = customers
+        email = _unique_email(emails, first, last, domain)
+        customers.append((customer_id, first, last, email, city, country, segment, signup.isoformat()))
+    return customers
 
-    # suppliers
+
+def _suppliers(rng: random.Random) -> list[tuple]:
+    """:data:`N_SUPPLIERS` suppliers with distinct names, sorted by name."""
+    countries = list(_COUNTRIES)
     supplier_names: set[str] = set()
     while len(supplier_names) < N_SUPPLIERS:
         supplier_names.add(f"{rng.choice(_SUPPLIER_WORDS)} {rng.choice(_SUPPLIER_SUFFIXES)}")
-    for supplier_id, name in enumerate(sorted(supplier_names), 1):
-        rows["suppliers"].append((supplier_id, name, rng.choice(countries)))
+    return [(supplier_id, name, rng.choice(countries)) for supplier_id, name in enumerate(sorted(supplier_names), 1)]
 
-    # products
+
+def _products(rng: random.Random) -> list[tuple]:
+    """:data:`N_PRODUCTS` products with distinct names, the categories taken in turn."""
     categories = list(_CATEGORIES)
     product_names: set[str] = set()
-    products = []
+    products: list[tuple] = []
     while len(products) < N_PRODUCTS:
         category = categories[len(products) % len(categories)]
         nouns, (low, high), _ = _CATEGORIES[category]
@@ -355,54 +388,87 @@ def generate_rows(seed: int) -> dict[str, list[tuple]]:
         discontinued = 1 if rng.random() < 0.1 else 0
         supplier = rng.randint(1, N_SUPPLIERS)
         products.append((len(products) + 1, name, category, supplier, price, cost, stock, discontinued))
-    rows["products"] = products
-    product_weights = [_CATEGORIES[p[2]][2] * rng.uniform(0.3, 1.7) for p in products]
+    return products
 
-    # orders, order lines, payments
+
+def _orders(
+    rng: random.Random, customers: list[tuple], products: list[tuple], sales_reps: list[int],
+) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Orders, their lines and their payments (none for cancelled orders, half of the pending ones unpaid);
+    some customers never order, some products and reps sell more than others."""
+    product_weights = [_CATEGORIES[p[2]][2] * rng.uniform(0.3, 1.7) for p in products]
     customer_weights = [0.0 if rng.random() < 0.08 else rng.uniform(0.2, 2.0) for _ in customers]
     rep_weights = [rng.uniform(0.5, 1.5) for _ in sales_reps]
-    order_item_id = 0
-    payment_id = 0
+    orders: list[tuple] = []
+    order_items: list[tuple] = []
+    payments: list[tuple] = []
     for order_id in range(1, N_ORDERS + 1):
         customer = rng.choices(customers, weights=customer_weights, k=1)[0]
-        signup = dt.date.fromisoformat(customer[7])
-        order_date = _date_between(rng, max(signup, FIRST_ORDER_DATE), LAST_ORDER_DATE)
-        status = _weighted(rng, _STATUSES)
-        if order_date >= dt.date(2024, 12, 20) and status == "delivered":
-            status = "shipped"
-        rep = rng.choices(sales_reps, weights=rep_weights, k=1)[0]
-        ship_city = customer[4] if rng.random() < 0.92 else rng.choice(_COUNTRIES[customer[5]][0])
-        rows["orders"].append((order_id, customer[0], rep, order_date.isoformat(), status, ship_city, customer[5]))
-
-        chosen: set[int] = set()
-        total = 0.0
-        for _ in range(rng.choices((1, 2, 3, 4, 5), weights=(30, 28, 20, 13, 9), k=1)[0]):
-            product = rng.choices(products, weights=product_weights, k=1)[0]
-            if product[0] in chosen:
-                continue
-            chosen.add(product[0])
-            quantity = rng.choices((1, 2, 3, 4, 5, 10), weights=(50, 22, 12, 7, 5, 4), k=1)[0]
-            unit_price = product[4] if rng.random() < 0.85 else round(product[4] * rng.uniform(0.85, 1.1), 2)
-            discount = _weighted(rng, _DISCOUNTS)
-            order_item_id += 1
-            rows["order_items"].append((order_item_id, order_id, product[0], quantity, unit_price, discount))
-            total += quantity * unit_price * (1 - discount)
-        total = round(total, 2)
-
+        order = _order(rng, order_id, customer, sales_reps, rep_weights)
+        orders.append(order)
+        lines = _order_lines(rng, order_id, len(order_items) + 1, products, product_weights)
+        order_items.extend(lines)
+        status = order[4]
         if status == "cancelled" or (status == "pending" and rng.random() < 0.5):
             continue
+        payments.extend(_payments(rng, order, _order_total(lines), len(payments) + 1))
+    return orders, order_items, payments
+
+
+def _order(rng: random.Random, order_id: int, customer: tuple, sales_reps: list[int], rep_weights: list[float]) -> tuple:
+    """One order of ``customer`` after their signup (recent ones not delivered yet), shipped to their city
+    most of the time."""
+    signup = dt.date.fromisoformat(customer[7])
+    order_date = _date_between(rng, max(signup, FIRST_ORDER_DATE), LAST_ORDER_DATE)
+    status = _weighted(rng, _STATUSES)
+    if order_date >= dt.date(2024, 12, 20) and status == "delivered":
+        status = "shipped"
+    rep = rng.choices(sales_reps, weights=rep_weights, k=1)[0]
+    ship_city = customer[4] if rng.random() < 0.92 else rng.choice(_COUNTRIES[customer[5]][0])
+    return (order_id, customer[0], rep, order_date.isoformat(), status, ship_city, customer[5])
+
+
+def _order_lines(
+    rng: random.Random, order_id: int, first_item_id: int, products: list[tuple], product_weights: list[float],
+) -> list[tuple]:
+    """The lines of one order (1 to 5 draws; a product drawn twice is one line), numbered from ``first_item_id``."""
+    chosen: set[int] = set()
+    lines: list[tuple] = []
+    for _ in range(rng.choices((1, 2, 3, 4, 5), weights=(30, 28, 20, 13, 9), k=1)[0]):
+        product = rng.choices(products, weights=product_weights, k=1)[0]
+        if product[0] in chosen:
+            continue
+        chosen.add(product[0])
+        quantity = rng.choices((1, 2, 3, 4, 5, 10), weights=(50, 22, 12, 7, 5, 4), k=1)[0]
+        unit_price = product[4] if rng.random() < 0.85 else round(product[4] * rng.uniform(0.85, 1.1), 2)
+        discount = _weighted(rng, _DISCOUNTS)
+        lines.append((first_item_id + len(lines), order_id, product[0], quantity, unit_price, discount))
+    return lines
+
+
+def _order_total(lines: list[tuple]) -> float:
+    """Sum over the lines of quantity × unit price × (1 − discount), rounded to cents (added in line order)."""
+    total = 0.0
+    for _, _, _, quantity, unit_price, discount in lines:
+        total += quantity * unit_price * (1 - discount)
+    return round(total, 2)
+
+
+def _payments(rng: random.Random, order: tuple, total: float, first_payment_id: int) -> list[tuple]:
+    """The payments of ``order``: one, or two parts for some large orders, a few days apart."""
+    order_id, order_date = order[0], dt.date.fromisoformat(order[3])
+    method = _weighted(rng, _METHODS)
+    parts = [total]
+    if total > 200 and rng.random() < 0.12:
+        first_part = round(total * rng.uniform(0.3, 0.7), 2)
+        parts = [first_part, round(total - first_part, 2)]
+    payments = []
+    paid_on = order_date
+    for payment_id, amount in enumerate(parts, first_payment_id):
+        paid_on = paid_on + dt.timedelta(days=rng.randint(0, 6))
+        payments.append((payment_id, order_id, paid_on.isoformat(), amount, method))
         method = _weighted(rng, _METHODS)
-        parts = [total]
-        if total > 200 and rng.random() < 0.12:
-            first_part = round(total * rng.uniform(0.3, 0.7), 2)
-            parts = [first_part, round(total - first_part, 2)]
-        paid_on = order_date
-        for amount in parts:
-            payment_id += 1
-            paid_on = paid_on + dt.timedelta(days=rng.randint(0, 6))
-            rows["payments"].append((payment_id, order_id, paid_on.isoformat(), amount, method))
-            method = _weighted(rng, _METHODS)
-    return rows
+    return payments
 
 
 # --------------------------------------------------------------------------- building & caching

@@ -394,19 +394,6 @@ def openenv_router(server: Any) -> APIRouter:
     sessions = HttpSessions(server, catalog)
     router = APIRouter()
 
-    async def guarded(request: Request, work: Any) -> Any:
-        if not server.authorized(request.headers, request.query_params):
-            return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
-        try:
-            return await work()
-        except RequestError as exc:
-            return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=422)
-        except Forbidden as exc:
-            return JSONResponse({"detail": str(exc), "code": ErrorCode.FORBIDDEN}, status_code=403)
-        except Exception as exc:  # the env raised  # noqa: BLE001
-            return JSONResponse({"detail": exception_details(exc)}, status_code=500)
-
     async def fresh(request: Request, step: bool) -> Any:
         body = await _json_body(request)
         return await asyncio.get_running_loop().run_in_executor(None, _fresh_env_call, server, catalog, body, step)
@@ -421,15 +408,15 @@ def openenv_router(server: Any) -> APIRouter:
 
     @router.post("/reset")
     async def reset(request: Request) -> Any:
-        return await guarded(request, lambda: fresh(request, step=False))
+        return await _guarded(server, request, lambda: fresh(request, step=False))
 
     @router.post("/step")
     async def step(request: Request) -> Any:
-        return await guarded(request, lambda: fresh(request, step=True))
+        return await _guarded(server, request, lambda: fresh(request, step=True))
 
     @router.get("/state")
     async def state(request: Request) -> Any:  # a fresh env has no episode yet
-        return await guarded(request, _async_value({"episode_id": None, "step_count": 0}))
+        return await _guarded(server, request, _async_value({"episode_id": None, "step_count": 0}))
 
     @router.get("/health")
     async def health() -> dict[str, Any]:
@@ -437,7 +424,7 @@ def openenv_router(server: Any) -> APIRouter:
 
     @router.get("/metadata")
     async def metadata(request: Request) -> Any:
-        return await guarded(request, _async_value({
+        return await _guarded(server, request, _async_value({
             "name": server.env_id, "description": catalog.description or server.env_id,
             "readme_content": None, "version": getattr(envgym, "__version__", None), "author": None,
             "documentation_url": None,
@@ -450,11 +437,11 @@ def openenv_router(server: Any) -> APIRouter:
             native = await server.schema()
             return {"action": action_schema(specs), "observation": OBSERVATION_SCHEMA, "state": state_schema(native.get("state"))}
 
-        return await guarded(request, work)
+        return await _guarded(server, request, work)
 
     @router.post("/mcp")
     async def mcp(request: Request) -> Any:
-        return await guarded(request, lambda: _http_mcp(request, server, catalog, sessions))
+        return await _guarded(server, request, lambda: _http_mcp(request, server, catalog, sessions))
 
     @router.get("/openapi.json")
     async def openapi() -> dict[str, Any]:
@@ -462,6 +449,21 @@ def openenv_router(server: Any) -> APIRouter:
                            version=OPENENV_API_VERSION, routes=router.routes)
 
     return router
+
+
+async def _guarded(server: Any, request: Request, work: Any) -> Any:
+    """Await ``work()`` for an authorised ``request``; its errors become JSON responses (401, 422, 403, 500)."""
+    if not server.authorized(request.headers, request.query_params):
+        return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return await work()
+    except RequestError as exc:
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=422)
+    except Forbidden as exc:
+        return JSONResponse({"detail": str(exc), "code": ErrorCode.FORBIDDEN}, status_code=403)
+    except Exception as exc:  # the env raised  # noqa: BLE001
+        return JSONResponse({"detail": exception_details(exc)}, status_code=500)
 
 
 def _async_value(value: Any) -> Any:

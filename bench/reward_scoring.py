@@ -1,6 +1,6 @@
 """Cost of one python-reward scoring call (what an env pays when a synthesized task's episode ends).
 
-Scores a household task's reward (:func:`envgym.synth.testing.household_reward`) on its initial and
+Scores a household task's reward (`tests/support/synth_scripts.household_reward`) on its initial and
 golden states, ``--calls`` times, through the run-time scoring path (one isolated process per call),
 and reports wall-clock p50/p99/mean in ms, calls/s, and CPU ms per call (this process and its
 finished children, jails included: less disturbed by a busy machine than wall time).  Also reports

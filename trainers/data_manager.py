@@ -359,10 +359,6 @@ class DataManager:
             self._weights = self._compute_weights()
             self._lock.notify_all()
 
-    def wait_for_change(self, timeout: float = 0.05) -> None:
-        with self._lock:
-            self._lock.wait(timeout=timeout)
-
     def close(self) -> None:
         with self._lock:
             self.closed = True

@@ -6,7 +6,8 @@ Each completion must read::
 
 * ``SWITCH`` adopts the emitted subgoal and opens a new *segment* (``segment_id`` += 1); ``KEEP``
   continues the current subgoal (the emitted subgoal text is ignored).  The first well-formed turn
-  always opens segment 0.  The current subgoal is shown in the next prompt ("Current subgoal: …").
+  always opens segment 0.  The current subgoal is shown in the next prompt ("Current subgoal: …"), and
+  so are the env's ``admissible_subgoals`` when it lists them.
 * ``Decision.level`` is ``"high"`` on turns that opened a segment, ``"low"`` on turns that kept it.
 * ``Decision.extra`` carries ``switch`` (the emitted flag), ``subgoal`` (current after the turn) and
   three 0/1 masks over ``completion_ids`` — ``switch_mask``, ``subgoal_mask``, ``action_mask`` — each
@@ -67,6 +68,7 @@ class HierarchicalAgent(LLMAgent):
         self.subgoal: str | None = None
         self.segment_id = -1
         self._parsed = None
+        self._hint: str | None = None
 
     # ------------------------------------------------------------------ hooks
     def format_instructions(self) -> str:
@@ -78,6 +80,9 @@ class HierarchicalAgent(LLMAgent):
             if self.subgoal
             else "Current subgoal: none yet (choose one with SWITCH)."
         )
+        candidates = observation.get("admissible_subgoals")
+        if candidates:  # the env's subgoal candidates (Household, Maze): a SWITCH picks one of them
+            current += "\nSubgoals to choose from: " + "; ".join(str(c) for c in candidates)
         return user_text(observation, show_admissible=self.show_admissible, extra=current)
 
     def parse(self, text: str, observation: dict[str, Any]) -> ParsedAction:
@@ -99,12 +104,19 @@ class HierarchicalAgent(LLMAgent):
         }
         return action
 
+    def prepare(self, observation: dict[str, Any], info: dict[str, Any] | None = None) -> Any:
+        self._hint = (info or {}).get("subgoal")  # the env's current subgoal: what a demonstration switches to
+        return super().prepare(observation, info)
+
     def demonstration_text(self, action: Any) -> str:
-        """Keep the current subgoal (or open one named after the action) and play ``action``."""
+        """Play ``action`` under the env's current subgoal (``info["subgoal"]``): KEEP it when it is
+        already current, SWITCH to it otherwise; without one, keep the current subgoal (or open one
+        named after the demonstration)."""
         inner = super().demonstration_text(action)
-        if self.subgoal:
+        target = self._hint or self.subgoal or "follow the demonstration"
+        if target == self.subgoal:
             return f"<switch>KEEP</switch><subgoal>{self.subgoal}</subgoal>{inner}"
-        return f"<switch>SWITCH</switch><subgoal>follow the demonstration</subgoal>{inner}"
+        return f"<switch>SWITCH</switch><subgoal>{target}</subgoal>{inner}"
 
     def annotate(self, decision: Decision, parsed: ParsedAction, text: str, generation: Generation) -> None:
         ids = decision.completion_ids or []

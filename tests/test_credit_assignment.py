@@ -460,12 +460,13 @@ def test_credit_suite_quick_mode_searches_runs_and_reports(tmp_path, monkeypatch
     payload = compare.main(argv)
     runs = payload["runs"]
     assert {(r["method"], r["seed"]) for r in runs} == {("grpo", 0), ("hae", 0)}
-    assert all(r["env_steps"] >= r["env_steps_budget"] == 300 for r in runs)
+    assert all(r["env_steps"] >= r["env_steps_budget"] == 300 for r in runs)  # training rollouts: one batch covers it
+    assert all(r["commit"] and r["load_after"] > 0 for r in runs)
     assert any("agent.kind=hierarchical_choice" in r["overrides"] for r in runs)
     chosen = [o for r in runs for o in r["overrides"] if o.startswith("optim.lr=")]
     assert len(chosen) == 2  # each final run carries the learning rate its search chose
     text = (out / "results.md").read_text()
-    assert "`python -m envgym.trainers.compare --suite credit --mode quick" in text and "Commit: `" in text
+    assert "`python -m envgym.trainers.compare --suite credit --mode quick" in text and "Commit of the runs: `" in text
     assert "| maze | grpo |" in text and "| maze | hae |" in text and "chosen" in text  # the search table
     assert "| GRPO |" in text and "| HAE + hierarchical agent (HiPER) |" in text and "(baseline)" in text
     assert (out / "maze.png").stat().st_size > 10_000
@@ -473,3 +474,68 @@ def test_credit_suite_quick_mode_searches_runs_and_reports(tmp_path, monkeypatch
     stamps = {p: p.stat().st_mtime for p in out.rglob("result.json")}
     compare.main(argv)  # a second call reuses every finished run
     assert {p: p.stat().st_mtime for p in out.rglob("result.json")} == stamps
+
+
+def test_credit_suite_without_a_search_runs_the_one_option_and_reports_only_finished_runs(tmp_path):
+    from envgym.trainers import compare
+
+    out = tmp_path / "study"
+    argv = ["--suite", "credit", "--mode", "full", "--envs", "maze", "--methods", "grpo", "gigpo", "--seeds", "0", "1",
+            "--env-steps", "500", "--grid", "optim.lr=1e-4", "--out", str(out), "--report-only"]
+    payload = compare.main(argv)  # nothing finished: nothing runs, the report says so
+    assert payload["runs"] == [] and not (out / "search").exists() and not (out / "runs").exists()
+    text = (out / "results.md").read_text()
+    assert "Report of the 0 finished runs of the 4 planned (--report-only)" in text
+    assert "Hyper-parameter search: none: every method runs `optim.lr=1e-4`" in text
+
+
+# ----------------------------------------------------------------------------- a pretrained free-text model
+
+
+@pytest.mark.timeout(600)
+def test_a_pretrained_free_text_model_trains_as_a_hierarchical_agent_with_hae(tmp_path):
+    """SmolLM2-135M-Instruct writes the <switch>/<subgoal>/<action> format as free text (the
+    ``hierarchical`` agent, LoRA) on Household, whose subgoal candidates its prompt lists, and one HAE
+    step trains on its turns with the three-head critic (kept small: 2 one-turn episodes)."""
+    from envgym.trainers.metrics import read_metrics
+    from envgym.trainers.train import run
+
+    overrides = [
+        f"run.out_dir={tmp_path}", "run.steps=1", "run.progress=false", "run.tensorboard=false", "run.plot=false",
+        "policy.source=smollm2-135m-instruct", "policy.lora.r=4", "agent.kind=hierarchical", "agent.max_new_tokens=32",
+        "agent.window=1", "algo.estimator=hae", "policy.warm_start.steps=0", "envs.0.kwargs={max_turns: 1}",
+        "envs.0.tasks={split: train, limit: 1}", "envs.0.workers=2", "rollout.group_size=2", "rollout.batch_episodes=2",
+        "data.seed_with_oracle=false", "data.drop_uniform_groups=false", "eval.episodes_per_task=0", "optim.lr=1e-4",
+        "optim.minibatches=1",
+    ]
+    summary = run("configs/household_heldout.yaml", overrides)
+    assert summary["policy_version"] == 1
+    (step,) = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/rows" in r]
+    assert step["train/rows"] == 2 and step["train/value_loss"] > 0  # every turn trained, the critic too
+
+
+def test_free_text_demonstrations_switch_to_the_envs_subgoal_with_part_masks(policy):
+    from envgym.agents.backends.scripted import ScriptedBackend
+    from envgym.agents.hierarchical import HierarchicalAgent
+
+    _model, tok = policy
+    env = envgym.make("envgym/Household-v0")
+    obs, info = env.reset(options={"task": env.unwrapped.task_split("train", limit=1)[0].task_id})
+    agent = HierarchicalAgent(ScriptedBackend(tok, ["unused"]))
+    agent.reset(obs, info)
+    request = agent.prepare(obs, info)
+    prompt = tok.decode(request.prompt_ids)
+    assert "Subgoals to choose from: " + "; ".join(obs["admissible_subgoals"]) in prompt
+    oracle = env.unwrapped.oracle_action()
+    first = agent.finish(agent.force(oracle))
+    assert first.level == "high" and first.extra["subgoal"] == info["subgoal"] and first.action == oracle
+    obs, _r, _t, _tr, info2 = env.step(oracle)
+    agent.prepare(obs, info2)
+    second = agent.finish(agent.force(env.unwrapped.oracle_action()))
+    assert second.level == ("low" if info2["subgoal"] == info["subgoal"] else "high")
+    rows = turn_rows([Group("g", (0, 0), TaskRef("h", "t"), [Episode(env_id="h", turns=[
+        Turn(index=i, observation={}, action=d.action, prompt_ids=d.prompt_ids, completion_ids=d.completion_ids,
+             level=d.level, extra=d.extra) for i, d in enumerate((first, second))])], 0)])
+    parts = rows.arrays()["parts"]
+    for r in range(2):
+        assert {PART_SWITCH, PART_SUBGOAL, PART_ACTION} <= set(parts[r].tolist())

@@ -65,10 +65,9 @@ def run_cell(cell: Cell) -> dict[str, Any]:
 
     run_dir = Path(cell.run_dir)
     cached = run_dir / "result.json"
-    if cached.exists():
-        result = json.loads(cached.read_text())
-        if result.get("overrides") == list(cell.overrides) and result.get("env_steps_budget") == cell.env_steps:
-            return result
+    result = finished(cell)
+    if result is not None:
+        return result
     overrides = [
         *cell.overrides, f"run.seed={cell.seed}", f"run.max_env_steps={cell.env_steps}", f"run.out_dir={run_dir}",
         "run.progress=false", "run.resume=never",
@@ -90,9 +89,22 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     return result
 
 
-def run_cells(cells: list[Cell], jobs: int) -> list[dict[str, Any]]:
-    """Run ``cells``, ``jobs`` at a time (separate processes, one torch thread each)."""
+def finished(cell: Cell) -> dict[str, Any] | None:
+    """The cell's earlier result, if a run with the same overrides and budget finished."""
+    cached = Path(cell.run_dir) / "result.json"
+    if not cached.exists():
+        return None
+    result = json.loads(cached.read_text())
+    same = result.get("overrides") == list(cell.overrides) and result.get("env_steps_budget") == cell.env_steps
+    return result if same else None
+
+
+def run_cells(cells: list[Cell], jobs: int, report_only: bool = False) -> list[dict[str, Any]]:
+    """Run ``cells``, ``jobs`` at a time (separate processes, one torch thread each); with
+    ``report_only`` only the finished ones are read (nothing runs)."""
     results: list[dict[str, Any]] = []
+    if report_only:
+        cells = [c for c in cells if finished(c) is not None]
 
     def report(result: dict[str, Any]) -> None:
         results.append(result)
@@ -258,7 +270,7 @@ def report(results: list[dict[str, Any]], envs: list[tuple[str, int, str]], meth
         table, stats[env] = env_table(env_results, methods)
         before = [r["heldout_before"] for r in env_results if r["heldout_before"] is not None]
         lines += [f"## {title} — {budget:,} env steps per run", "",
-                  f"Untrained policy, held-out success: {np.mean(before):.3f}" if before else "", "", *table, "",
+                  f"Before RL (the start every method shares), held-out success: {np.mean(before):.3f}" if before else "", "", *table, "",
                   f"![{env}]({env}.png)", ""]
         plot_env(env_results, methods, budget, title, out / f"{env}.png")
     lines += [
@@ -286,7 +298,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
               for e in envs for m in methods for option in grid] if len(grid) > 1 else []
     print(f"search: {len(search)} runs", flush=True)
     if search:
-        chosen, search_lines = choose(run_cells(search, args.jobs), grid)
+        chosen, search_lines = choose(run_cells(search, args.jobs, args.report_only), grid)
         search_lines = ["### The search (training-task success; held-out shown, never used)", "", *search_lines]
     else:  # one option: every method runs it, nothing is searched
         chosen, search_lines = {(e.name, m.name): grid[0] for e in envs for m in methods}, []
@@ -342,7 +354,9 @@ def _execute(cells: list[Cell], args: argparse.Namespace, out: Path, envs: list[
              methods: list[tuple[str, str]], seeds: list[int], extra: list[str], before: tuple[Cell, ...] = ()) -> dict[str, Any]:
     """Run ``cells`` and write the report; ``before``: earlier cells (the search) the wall time includes."""
     out.mkdir(parents=True, exist_ok=True)
-    results = run_cells(cells, args.jobs)
+    results = run_cells(cells, args.jobs, args.report_only)
+    if args.report_only:
+        extra = [f"Report of the {len(results)} finished runs of the {len(cells)} planned (--report-only).", *extra]
     wall = study_wall_s([Path(c.run_dir) / "result.json" for c in [*cells, *before]])
     command = "python -m envgym.trainers.compare " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     commits = sorted({r.get("commit", "not recorded") for r in results})
@@ -378,6 +392,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--grid", nargs="+", help="suite: the options every method searches (default: the suite's learning "
                         "rates); one option: no search, every method runs it")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (processes)")
+    parser.add_argument("--report-only", action="store_true", help="run nothing: report the runs that finished")
     parser.add_argument("--out", help="where the report goes (suite default: docs/results/credit-<mode>)")
     parser.add_argument("--work", help="suite: where the run directories go (default: runs/credit-<mode>; with --out: inside it)")
     parser.add_argument("overrides", nargs="*", help="extra key.sub=value overrides for every run")

@@ -20,6 +20,8 @@ from envgym.trainers.policy import make_agent_factory
 from envgym.trainers.train import run
 from envgym.trajectory import Episode, Turn
 
+VISION_ONLY_KINDS = {"click_grid"}  # agent kinds that act on screenshots only
+
 
 def test_every_registered_estimator_is_accepted_labelled_and_computes_advantages():
     assert set(ESTIMATORS) == {"grpo", "dr_grpo", "gigpo", "turn", "dual", "gae", "hae"}
@@ -56,9 +58,6 @@ def test_every_agent_kind_the_config_accepts_is_a_batched_agent():
     for kind in VISION_ONLY_KINDS:  # a text policy cannot look at a screenshot: a clear error
         with pytest.raises(ValueError, match="vision-language policy"):
             make_agent_factory(load_config(None, [f"agent.kind={kind}"]), tok, ScriptedBackend(tok, ["north"]))
-
-
-VISION_ONLY_KINDS = {"click_grid"}
 
 
 @pytest.mark.parametrize("kind, action", [("click_grid", "click(20, 20)"), ("llm", "click(5, 5)")])

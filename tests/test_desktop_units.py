@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 
 import pytest
 
@@ -12,6 +13,7 @@ from envgym.actions import InvalidAction, parse_action
 from envgym.pixel_actions import key_combo, normalize_key, parse_pixel_action
 from envgym.envs.desktop import homedir, xinput
 from envgym.envs.desktop.checking import check_state
+from envgym.envs.desktop.firstscreens import FirstScreens, state_key
 from envgym.envs.desktop.xinput import DESKTOP_ACTIONS
 from envgym.envs.desktop.gnumeric.app import GnumericApp
 from envgym.envs.desktop.gnumeric.workbook import canonical_formula, read_workbook, same_workbook, shift_references, workbook_bytes
@@ -73,7 +75,11 @@ def test_xdotool_command_lines():
 
 # ---------------------------------------------------------------------------------------- state
 def write(home, state, config=None):
-    homedir.swap_in(home, homedir.stage_home(home, state, lambda target, path, value: False, config or {}))
+    """Stage ``state`` and swap it in; the old home is returned moved aside, then deleted (as the env does)."""
+    old = homedir.swap_in(home, homedir.stage_home(home, state, lambda target, path, value: False, config or {}))
+    if old is not None:
+        assert old.parent == home.parent and old.name.startswith(f".{home.name}.old-") and (old / "home").is_dir()
+        shutil.rmtree(old)
 
 
 def test_home_folder_round_trip_and_fixed_times(tmp_path):
@@ -87,6 +93,34 @@ def test_home_folder_round_trip_and_fixed_times(tmp_path):
     assert os.stat(home / "Documents/a.txt").st_mtime == homedir.FIXED_MTIME
     write(home, {"files": {}})
     assert not (home / "Documents/a.txt").exists(), "a reset empties the home folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["user"]
+
+
+def test_first_screens_are_remembered_per_state_with_their_images():
+    screens = FirstScreens(capacity=2)
+    key, other = state_key("App", "/home/user", (1280, 800), {"files": {}}), state_key("App", "/home/user2", (1280, 800), {"files": {}})
+    assert key != other and screens.digest(key) is None
+    encoded = []
+
+    def encode():
+        encoded.append(1)
+        return b"png"
+
+    assert screens.image(key, b"d1", "png:80", encode) == b"png" and len(encoded) == 1, "nothing remembered: encoded"
+    screens.remember(key, b"d1")
+    assert screens.digest(key) == b"d1"
+    screens.image(key, b"d1", "png:80", encode)
+    screens.image(key, b"d1", "png:80", encode)
+    assert len(encoded) == 2, "the remembered frame is encoded once"
+    screens.image(key, b"d2", "png:80", encode)
+    assert len(encoded) == 3 and screens.digest(key) == b"d1", "another frame is encoded, not remembered"
+    screens.remember(key, b"d2")
+    screens.image(key, b"d2", "png:80", encode)
+    assert len(encoded) == 4, "a new frame for the state drops the old image"
+    screens.remember(other, b"d3")
+    screens.digest(key)  # used: the most recent
+    screens.remember(state_key("third"), b"d4")
+    assert screens.digest(other) is None and screens.digest(key) == b"d2", "the least recently used state goes"
 
 
 @pytest.mark.parametrize("files", [{"../x": {"text": ""}}, {"/etc/x": {"text": ""}}, {".config/x": {"text": ""}},

@@ -353,7 +353,7 @@ class RayEnvCluster(EnvCluster):
         nodes = alive_nodes()
         for pool in self.pools.values():
             pool.nodes = nodes
-        self._nodes: set[str] = set()
+        self._nodes = {n["node"] for n in nodes}  # known at the start (cluster.jsonl's driver_connected)
         self._wait_for_actors(free)
         self._watch = asyncio.get_running_loop().create_task(self._watch_nodes())
 

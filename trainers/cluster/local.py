@@ -68,7 +68,7 @@ class LocalRayCluster:
         self._start(name, [f"--address={self.address}", "--node-ip-address=127.0.0.1"], num_cpus, resources, env)
 
     def _start(self, name: str, args: list[str], num_cpus: float, resources: dict[str, float] | None,
-               env: dict[str, str] | None, attempts: int = 3) -> None:
+               env: dict[str, str] | None, attempts: int = 5) -> None:
         """``ray start`` one node; a start that fails (Ray gives a raylet 30 s to register, which a
         heavily loaded machine can miss) is cleaned up and tried again."""
         if name in self.nodes:

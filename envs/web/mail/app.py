@@ -216,7 +216,7 @@ class MailApp(WebApp):
                 m.starred = op == "star"
             if op == "label" and form.get("label") in self.state.labels:
                 label = form["label"]
-                m.labels = [l for l in m.labels if l != label] if label in m.labels else m.labels + [label]
+                m.labels = [existing for existing in m.labels if existing != label] if label in m.labels else m.labels + [label]
                 return RedirectResponse(f"/message/{m.id}{qs(msg=f'Label “{label}” ' + ('added.' if label in m.labels else 'removed.'))}", status_code=303)
             return RedirectResponse(f"/message/{m.id}", status_code=303)
 
@@ -265,7 +265,7 @@ class MailApp(WebApp):
                 if src is not None and reply_id:
                     to = [src.from_addr] + ([a for a in src.to + src.cc if a != s.me.addr] if request.query_params.get("all") else [])
                     form = {"to": ", ".join(to), "subject": src.subject if src.subject.lower().startswith("re:") else "Re: " + src.subject,
-                            "body": f"\n\nOn {src.date}, {src.from_name} <{src.from_addr}> wrote:\n" + "\n".join("> " + l for l in src.body.splitlines())}
+                            "body": f"\n\nOn {src.date}, {src.from_name} <{src.from_addr}> wrote:\n" + "\n".join("> " + body_line for body_line in src.body.splitlines())}
                 elif src is not None and fwd_id:
                     form = {"to": "", "subject": "Fwd: " + src.subject,
                             "body": f"\n\n---------- Forwarded message ----------\nFrom: {src.from_name} <{src.from_addr}>\nDate: {src.date}\nSubject: {src.subject}\n\n{src.body}"}
@@ -306,7 +306,7 @@ class MailApp(WebApp):
                     if name in s.labels:
                         s.labels.remove(name)
                         for m in s.messages:
-                            m.labels = [l for l in m.labels if l != name]
+                            m.labels = [existing for existing in m.labels if existing != name]
                         note = f"Label “{name}” deleted."
                 else:
                     name = re.sub(r"\s+", " ", form.get("name", "")).strip()
@@ -314,12 +314,12 @@ class MailApp(WebApp):
                         error = "Enter a label name."
                     elif len(name) > 30:
                         error = "Label names can be at most 30 characters."
-                    elif name.lower() in (l.lower() for l in s.labels):
+                    elif name.lower() in (label.lower() for label in s.labels):
                         error = f"A label named “{name}” already exists."
                     else:
                         s.labels.append(name)
                         note = f"Label “{name}” created."
-            counts = {l: sum(1 for m in s.messages if l in m.labels) for l in s.labels}
+            counts = {label: sum(1 for m in s.messages if label in m.labels) for label in s.labels}
             return self.page("labels.html", "Labels", note=note, error=error, form=form, label_counts=counts)
 
 

@@ -76,8 +76,8 @@ def check(params: dict[str, Any], initial: dict, final: dict, answer: str) -> tu
         return result({"done": done and rest, "no_side_effects": _others_unchanged(initial, final, {mid}) and not _new_messages(initial, final)})
     if kind == "create_label":
         want = params["name"]
-        added = [l for l in final["labels"] if l not in initial["labels"]]
+        added = [label for label in final["labels"] if label not in initial["labels"]]
         same_msgs = [_strip(m) for m in initial["messages"]] == [_strip(m) for m in final["messages"]]
-        return result({"label_created": added == [want], "existing_labels_kept": all(l in final["labels"] for l in initial["labels"]),
+        return result({"label_created": added == [want], "existing_labels_kept": all(label in final["labels"] for label in initial["labels"]),
                        "no_side_effects": same_msgs})
     raise ValueError(f"unknown mail check type {kind!r}")

@@ -75,7 +75,7 @@ def build() -> list:
         add(f"mail-delete-{seed}", f"Delete the email “{d.subject}” from {d.from_name}.", {"type": "folder", "ids": [d.id], "folder": "trash"},
             find(d) + ['click("delete")', 'answer("done")'], seed=seed)
         # labels / star / unread
-        lab = [l for l in ["Travel", "Personal", "Finance", "Work"] if l not in people[3].labels][0]
+        lab = [label for label in ["Travel", "Personal", "Finance", "Work"] if label not in people[3].labels][0]
         add(f"mail-label-{seed}", f"Add the label “{lab}” to the email “{people[3].subject}” from {people[3].from_name}.",
             {"type": "label", "id": people[3].id, "label": lab},
             find(people[3]) + ['click("labels-menu-button")', f'click("toggle-label-{slug(lab)}")', 'answer("done")'], seed=seed)

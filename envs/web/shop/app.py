@@ -99,7 +99,7 @@ class ShopState(BaseModel):
 def totals(state: ShopState, lines: list[CartLine], promo: str, method: str) -> dict[str, int]:
     """Subtotal, discount (promo percent), shipping (standard is free from $50 after discount), total."""
     by_id = {p.id: p for p in state.products}
-    subtotal = sum(by_id[l.product_id].price_cents * l.qty for l in lines if l.product_id in by_id)
+    subtotal = sum(by_id[line.product_id].price_cents * line.qty for line in lines if line.product_id in by_id)
     discount = subtotal * data.PROMO_CODES.get(promo, 0) // 100
     shipping = data.SHIPPING[method][1]
     if method == "standard" and subtotal - discount >= data.FREE_SHIPPING_CENTS:
@@ -160,7 +160,7 @@ class ShopApp(WebApp):
             lines = [OrderLine(product_id=p.id, name=p.name, qty=rng.randint(1, 2), unit_price_cents=p.price_cents,
                                color=p.colors[0] if p.colors else "", size=p.sizes[2] if p.sizes else "") for p in picks]
             method = rng.choice(["standard", "express"])
-            cart = [CartLine(line_id="x", product_id=l.product_id, qty=l.qty) for l in lines]
+            cart = [CartLine(line_id="x", product_id=line.product_id, qty=line.qty) for line in lines]
             t = totals(state, cart, "", method)
             state.orders.append(Order(
                 id=f"W{state.next_order}", date=f"2024-0{2 + i}-{rng.randint(10, 28)}", lines=lines,
@@ -282,7 +282,7 @@ class ShopApp(WebApp):
                 return await self.product_page(request, error, form)
             color, size = form.get("color", "") if p.colors else "", form.get("size", "") if p.sizes else ""
             s = self.state
-            existing = next((l for l in s.cart if l.product_id == p.id and l.color == color and l.size == size), None)
+            existing = next((cart_line for cart_line in s.cart if cart_line.product_id == p.id and cart_line.color == color and cart_line.size == size), None)
             if existing:
                 existing.qty = min(10, existing.qty + qty)
             else:
@@ -295,13 +295,13 @@ class ShopApp(WebApp):
             s = self.state
             return self.page("cart.html", "Cart", added=self.product(request.query_params.get("added", "")),
                              msg=request.query_params.get("msg", ""), promo_error=promo_error,
-                             lines=[(l, self.product(l.product_id)) for l in s.cart],
+                             lines=[(cart_line, self.product(cart_line.product_id)) for cart_line in s.cart],
                              t=totals(s, s.cart, s.promo_code, "standard"))
 
     async def cart_update(self, request: Any) -> Response:
         form = await form_data(request)
         with self.lock:
-            line = next((l for l in self.state.cart if l.line_id == form.get("line_id")), None)
+            line = next((cart_line for cart_line in self.state.cart if cart_line.line_id == form.get("line_id")), None)
             if line is None:
                 return RedirectResponse("/cart", status_code=303)
             try:
@@ -320,7 +320,7 @@ class ShopApp(WebApp):
     async def cart_remove(self, request: Any) -> Response:
         form = await form_data(request)
         with self.lock:
-            self.state.cart = [l for l in self.state.cart if l.line_id != form.get("line_id")]
+            self.state.cart = [cart_line for cart_line in self.state.cart if cart_line.line_id != form.get("line_id")]
             if not self.state.cart:
                 self.state.promo_code = ""
         return RedirectResponse("/cart?msg=Item+removed.", status_code=303)
@@ -348,7 +348,7 @@ class ShopApp(WebApp):
             method = form.get("method", "standard")
             t = totals(s, s.cart, s.promo_code, method if method in data.SHIPPING else "standard")
             return self.page("checkout.html", "Checkout", form=form, errors=errors, method=method, t=t,
-                             lines=[(l, self.product(l.product_id)) for l in s.cart])
+                             lines=[(cart_line, self.product(cart_line.product_id)) for cart_line in s.cart])
 
     def validate_checkout(self, form: dict[str, str]) -> dict[str, str]:
         errors = {}
@@ -380,10 +380,10 @@ class ShopApp(WebApp):
         method = form["method"]
         t = totals(s, s.cart, s.promo_code, method)
         lines = []
-        for l in s.cart:
-            p = self.product(l.product_id)
-            lines.append(OrderLine(product_id=p.id, name=p.name, qty=l.qty, color=l.color, size=l.size, unit_price_cents=p.price_cents))
-            p.stock = max(0, p.stock - l.qty)
+        for cart_line in s.cart:
+            p = self.product(cart_line.product_id)
+            lines.append(OrderLine(product_id=p.id, name=p.name, qty=cart_line.qty, color=cart_line.color, size=cart_line.size, unit_price_cents=p.price_cents))
+            p.stock = max(0, p.stock - cart_line.qty)
         order = Order(id=f"W{s.next_order}", date=data.TODAY, lines=lines,
                       shipping_address=Address(full_name=form["full_name"].strip(), street=form["street"].strip(),
                                                city=form["city"].strip(), state=form["state"], zip=form["zip"].strip()),

@@ -33,15 +33,15 @@ def check(params: dict[str, Any], initial: dict, final: dict, answer: str) -> tu
         return result({"answer_correct": answer_matches(answer, params["expected"]), "no_orders_changed": no_orders})
     if kind == "cart_line":
         want = (params["product_id"], int(params["qty"]), params.get("color", ""), params.get("size", ""))
-        lines = [l for l in final["cart"] if l["product_id"] == params["product_id"]]
-        others_before = sorted(_line_key(l) for l in initial["cart"] if l["product_id"] != params["product_id"])
-        others_after = sorted(_line_key(l) for l in final["cart"] if l["product_id"] != params["product_id"])
-        return result({"line_in_cart": [_line_key(l) for l in lines] == [want],
+        lines = [line for line in final["cart"] if line["product_id"] == params["product_id"]]
+        others_before = sorted(_line_key(line) for line in initial["cart"] if line["product_id"] != params["product_id"])
+        others_after = sorted(_line_key(line) for line in final["cart"] if line["product_id"] != params["product_id"])
+        return result({"line_in_cart": [_line_key(line) for line in lines] == [want],
                        "other_lines_unchanged": others_before == others_after, "no_orders_changed": no_orders})
     if kind == "cart_removed":
-        others = lambda s: sorted(_line_key(l) for l in s["cart"] if l["product_id"] != params["product_id"])  # noqa: E731
-        return result({"removed": all(l["product_id"] != params["product_id"] for l in final["cart"])
-                       and any(l["product_id"] == params["product_id"] for l in initial["cart"]),
+        others = lambda s: sorted(_line_key(line) for line in s["cart"] if line["product_id"] != params["product_id"])  # noqa: E731
+        return result({"removed": all(line["product_id"] != params["product_id"] for line in final["cart"])
+                       and any(line["product_id"] == params["product_id"] for line in initial["cart"]),
                        "other_lines_unchanged": others(initial) == others(final), "no_orders_changed": no_orders})
     if kind == "wishlist":
         return result({"in_wishlist": params["product_id"] in final["wishlist"] and params["product_id"] not in initial["wishlist"],

@@ -140,7 +140,7 @@ class BoardApp(WebApp):
             one = lambda k, d="": (form.get(k) or [d])[-1]  # noqa: E731
             if request.method == "POST":
                 values = {"title": one("title").strip(), "description": one("description").strip(), "column": one("column"),
-                          "assignee": one("assignee"), "priority": one("priority", "Medium"), "labels": [l for l in form.get("labels", []) if l in s.labels],
+                          "assignee": one("assignee"), "priority": one("priority", "Medium"), "labels": [label for label in form.get("labels", []) if label in s.labels],
                           "due": one("due").strip()}
                 if not values["title"]:
                     errors["title"] = "Give the card a title."
@@ -193,55 +193,72 @@ class BoardApp(WebApp):
                              msg=request.query_params.get("msg", ""))
 
     async def settings_post(self, request: Any) -> Response:
-        section = request.path_params["section"]
+        save = {"general": self._save_general, "wip": self._save_wip, "role": self._save_role,
+                "remove": self._remove_member, "invite": self._invite_member}.get(request.path_params["section"])
         form = await form_data(request)
         with self.lock:
-            s = self.state
-            if section == "general":
-                name = re.sub(r"\s+", " ", form.get("name", "")).strip()
-                if not 3 <= len(name) <= 40:
-                    return await self.settings(request, {"name": "Project names need 3 to 40 characters."}, form)
-                s.project_name = name
-                return RedirectResponse("/settings?msg=Project+settings+saved.", status_code=303)
-            if section == "wip":
-                limits = {}
-                for c in s.columns:
-                    try:
-                        limits[c.id] = int(form.get(c.id, str(c.wip_limit)))
-                    except ValueError:
-                        return await self.settings(request, {"wip": f"The limit for {c.name} must be a whole number."})
-                    if not 0 <= limits[c.id] <= 20:
-                        return await self.settings(request, {"wip": f"The limit for {c.name} must be between 0 and 20."})
-                for c in s.columns:
-                    c.wip_limit = limits[c.id]
-                return RedirectResponse("/settings?msg=WIP+limits+saved.", status_code=303)
-            if section == "role":
-                m = self.member(form.get("member", ""))
-                if m and form.get("role") in ROLES:
-                    if m.role == "Admin" and form["role"] != "Admin" and sum(1 for x in s.members if x.role == "Admin") == 1:
-                        return RedirectResponse("/settings?msg=A+project+needs+at+least+one+Admin.", status_code=303)
-                    m.role = form["role"]
-                    return RedirectResponse(f"/settings{qs(msg=f'{m.name} is now {m.role}.')}", status_code=303)
-            if section == "remove":
-                m = self.member(form.get("member", ""))
-                if m and not (m.role == "Admin" and sum(1 for x in s.members if x.role == "Admin") == 1):
-                    s.members.remove(m)
-                    for c in s.cards:
-                        if c.assignee == m.id:
-                            c.assignee = ""
-                    return RedirectResponse(f"/settings{qs(msg=f'Removed {m.name}.')}", status_code=303)
-            if section == "invite":
-                errors = {}
-                name, email, role = form.get("iname", "").strip(), form.get("email", "").strip().lower(), form.get("role", "Member")
-                if not name:
-                    errors["iname"] = "Enter a name."
-                if not EMAIL_RE.match(email):
-                    errors["email"] = "Enter a valid email address."
-                elif any(m.email == email for m in s.members):
-                    errors["email"] = "This person is already a member."
-                if errors or role not in ROLES:
-                    return await self.settings(request, errors or {"iname": "Choose a role."}, form)
-                next_id = max(int(m.id[1:]) for m in s.members) + 1 if s.members else 1
-                s.members.append(Member(id=f"u{next_id}", name=name, email=email, role=role))
-                return RedirectResponse(f"/settings{qs(msg=f'Invited {name}.')}", status_code=303)
+            response = await save(request, form) if save is not None else None
+            if response is not None:
+                return response
         return RedirectResponse("/settings", status_code=303)
+
+    async def _save_general(self, request: Any, form: dict) -> Response:
+        name = re.sub(r"\s+", " ", form.get("name", "")).strip()
+        if not 3 <= len(name) <= 40:
+            return await self.settings(request, {"name": "Project names need 3 to 40 characters."}, form)
+        self.state.project_name = name
+        return RedirectResponse("/settings?msg=Project+settings+saved.", status_code=303)
+
+    async def _save_wip(self, request: Any, form: dict) -> Response:
+        """Every column's WIP limit (0 to 20), saved only if all are valid."""
+        limits = {}
+        for c in self.state.columns:
+            try:
+                limits[c.id] = int(form.get(c.id, str(c.wip_limit)))
+            except ValueError:
+                return await self.settings(request, {"wip": f"The limit for {c.name} must be a whole number."})
+            if not 0 <= limits[c.id] <= 20:
+                return await self.settings(request, {"wip": f"The limit for {c.name} must be between 0 and 20."})
+        for c in self.state.columns:
+            c.wip_limit = limits[c.id]
+        return RedirectResponse("/settings?msg=WIP+limits+saved.", status_code=303)
+
+    async def _save_role(self, request: Any, form: dict) -> Response | None:
+        """A member's new role; the last Admin keeps theirs.  ``None``: no such member or role."""
+        m = self.member(form.get("member", ""))
+        if not (m and form.get("role") in ROLES):
+            return None
+        if m.role == "Admin" and form["role"] != "Admin" and self._admin_count() == 1:
+            return RedirectResponse("/settings?msg=A+project+needs+at+least+one+Admin.", status_code=303)
+        m.role = form["role"]
+        return RedirectResponse(f"/settings{qs(msg=f'{m.name} is now {m.role}.')}", status_code=303)
+
+    async def _remove_member(self, request: Any, form: dict) -> Response | None:
+        """Remove a member (never the last Admin) and unassign their cards.  ``None``: nothing removed."""
+        m = self.member(form.get("member", ""))
+        if not m or (m.role == "Admin" and self._admin_count() == 1):
+            return None
+        self.state.members.remove(m)
+        for c in self.state.cards:
+            if c.assignee == m.id:
+                c.assignee = ""
+        return RedirectResponse(f"/settings{qs(msg=f'Removed {m.name}.')}", status_code=303)
+
+    async def _invite_member(self, request: Any, form: dict) -> Response:
+        s = self.state
+        errors = {}
+        name, email, role = form.get("iname", "").strip(), form.get("email", "").strip().lower(), form.get("role", "Member")
+        if not name:
+            errors["iname"] = "Enter a name."
+        if not EMAIL_RE.match(email):
+            errors["email"] = "Enter a valid email address."
+        elif any(m.email == email for m in s.members):
+            errors["email"] = "This person is already a member."
+        if errors or role not in ROLES:
+            return await self.settings(request, errors or {"iname": "Choose a role."}, form)
+        next_id = max(int(m.id[1:]) for m in s.members) + 1 if s.members else 1
+        s.members.append(Member(id=f"u{next_id}", name=name, email=email, role=role))
+        return RedirectResponse(f"/settings{qs(msg=f'Invited {name}.')}", status_code=303)
+
+    def _admin_count(self) -> int:
+        return sum(1 for x in self.state.members if x.role == "Admin")

@@ -185,8 +185,9 @@ def _paired(runs: list[dict[str, Any]], base: list[dict[str, Any]], key: str) ->
 def env_table(results: list[dict[str, Any]], methods: list[tuple[str, str]]) -> tuple[list[str], dict[str, Any]]:
     """The markdown table of one env and its statistics."""
     key = "heldout_after" if any(r["heldout_after"] is not None for r in results) else "eval_after"
-    lines = ["| method | held-out success (mean ± 95% CI) | per seed | Δ vs GRPO (paired) | train-task success | "
-             "env steps to 50% | env steps to 80% | env steps / run | wall s / run |", "|---" * 9 + "|"]
+    before_key = key.replace("_after", "_before")
+    lines = ["| method | held-out success (mean ± 95% CI) | per seed | Δ vs GRPO (paired) | before RL | Δ by RL (paired) | "
+             "train-task success | env steps to 50% | env steps to 80% | env steps / run | wall s / run |", "|---" * 11 + "|"]
     base = [r for r in results if r["method"] == "grpo"]
     stats: dict[str, Any] = {}
     for name, text in methods:
@@ -201,7 +202,10 @@ def env_table(results: list[dict[str, Any]], methods: list[tuple[str, str]]) -> 
                        "reach80": reach[0.8], "wall_s": float(np.mean([r["wall_s"] for r in runs]))}
         seeds = ", ".join("–" if f is None else f"{f:.2f}" for f in finals)
         delta = "(baseline)" if name == "grpo" else _paired(runs, base, key)
-        lines.append(f"| {text} | {_fmt(mean, half)} | {seeds} | {delta} | {_fmt(train_mean, train_half)} | "
+        start = ci95([r[before_key] for r in runs])
+        by_rl = _paired(runs, [{**r, key: r[before_key]} for r in runs], key)  # after − before, run by run
+        stats[name].update(before=start[0], before_ci95=start[1])
+        lines.append(f"| {text} | {_fmt(mean, half)} | {seeds} | {delta} | {_fmt(*start)} | {by_rl} | {_fmt(train_mean, train_half)} | "
                      f"{_reach(reach[0.5], len(runs))} | {_reach(reach[0.8], len(runs))} | "
                      f"{np.mean([training_env_steps(r) for r in runs]):,.0f} | {stats[name]['wall_s']:.0f} |")
     return lines, stats
@@ -268,14 +272,14 @@ def report(results: list[dict[str, Any]], envs: list[tuple[str, int, str]], meth
         if not env_results:
             continue
         table, stats[env] = env_table(env_results, methods)
-        before = [r["heldout_before"] for r in env_results if r["heldout_before"] is not None]
-        lines += [f"## {title} — {budget:,} env steps per run", "",
-                  f"Before RL (the start every method shares), held-out success: {np.mean(before):.3f}" if before else "", "", *table, "",
+        lines += [f"## {title} — {budget:,} env steps per run", "", *table, "",
                   f"![{env}]({env}.png)", ""]
         plot_env(env_results, methods, budget, title, out / f"{env}.png")
     lines += [
         "Held-out success: the fixed held-out evaluation after training (tasks never trained on). "
         "Δ vs GRPO: mean over seeds of (method − GRPO) on the same seed, with its 95 % CI. "
+        "Before RL: the same evaluation of the run's start (the behaviour-cloned policy of its agent format), "
+        "sampled with the run's seed; Δ by RL: after − before, run by run. "
         "Env steps to 50 %/80 %: first env step at which the EMA-smoothed training success (over every finished "
         "episode) reached the level, mean over the seeds that reached it. CI: Student t over seeds.",
     ]

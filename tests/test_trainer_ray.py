@@ -4,9 +4,10 @@ One module-wide cluster: a head (the learner and rollout actors, pinned by a ``t
 and a second node with its own temporary directory, ports and DOCKER_HOST; env actors spread over
 both.  The tests check that
 
-* a sync run on Ray trains the same weights, bit for bit, as the one-process trainer, even when its
-  rollout actor and then its learner actor are lost (each stops the run with a clear error; the same
-  command resumes it from its checkpoint) and then its driver is SIGKILLed;
+* a sync run on Ray (behaviour cloning first, on the learner actor) trains the same weights, bit for
+  bit, as the one-process trainer, even when its rollout actor and then its learner actor are lost
+  (each stops the run with a clear error; the same command resumes it from its checkpoint) and then
+  its driver is SIGKILLed;
 * an env actor killed mid-run, then a whole node, turn their running episodes into counted
   infrastructure failures (stored once, never trained), their actors are replaced, training goes
   on, and a node that joins mid-run receives env actors;
@@ -62,7 +63,8 @@ def on_ray(cluster: LocalRayCluster, *extra: str) -> list[str]:
 def sync_job(out: Path, steps: int) -> list[str]:
     return [f"run.out_dir={out}", f"run.steps={steps}", "run.checkpoint_every=1", "mode=sync", *QUIET, *TINY,
             "envs.0.tasks=[maze-3x3-0, maze-3x3-1]", "envs.0.kwargs.max_turns=10", "envs.0.workers=16",
-            "rollout.group_size=4", "rollout.batch_episodes=8", "data.seed_with_oracle=true"]
+            "rollout.group_size=4", "rollout.batch_episodes=8", "data.seed_with_oracle=true",
+            "policy.warm_start.steps=2", "policy.warm_start.cache=false"]
 
 
 def start(overrides: list[str]) -> subprocess.Popen:

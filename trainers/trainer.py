@@ -377,9 +377,12 @@ class Trainer:
         """Behaviour cloning on the oracle episodes (``policy.warm_start``), then publish the weights."""
         from envgym.trainers.warm_start import warm_start
 
-        if self.config.cluster.backend != "local":
-            raise ValueError("policy.warm_start runs in the trainer's process: use it with cluster.backend=local")
-        s.logger.event("warm_start", warm_start(s.learner, [ep for _, ep in demos], self.config.policy.warm_start))
+        episodes = [ep for _, ep in demos]
+        if self.config.cluster.backend == "ray":  # the learner actor clones its own copy
+            stats = s.learner.warm_start(episodes)
+        else:
+            stats = warm_start(s.learner, episodes, self.config.policy.warm_start)
+        s.logger.event("warm_start", stats)
         s.backend.update_weights(s.learner.policy_state_dict(), s.learner.version)
 
     def _checkpoint(self, s: _Session, env_steps: float) -> None:

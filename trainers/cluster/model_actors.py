@@ -86,6 +86,11 @@ class LearnerActor:
     def policy_state_dict(self) -> dict[str, Any]:
         return {k: v.detach().cpu() for k, v in self.learner.policy_state_dict().items()}
 
+    def warm_start(self, episodes: list[Any]) -> dict[str, float]:
+        from envgym.trainers.warm_start import warm_start
+
+        return warm_start(self.learner, episodes, self.config.policy.warm_start)
+
     def state_dict(self) -> dict[str, Any]:
         from envgym.trainers.checkpoint import rng_state
 
@@ -214,6 +219,10 @@ class RemoteLearner(_ActorProxy):
     def train_step(self, groups: list[Any]) -> dict[str, float]:
         metrics, self.version = self._get(self.handle.train_step.remote(groups))
         return metrics
+
+    def warm_start(self, episodes: list[Any]) -> dict[str, float]:
+        """``policy.warm_start`` (behaviour cloning on the oracle ``episodes``) on the learner actor."""
+        return self._get(self.handle.warm_start.remote(episodes))
 
     def policy_state_dict(self) -> Any:
         """A payload for :meth:`RemoteBackend.update_weights` (the weights stay out of the driver)."""

@@ -50,6 +50,13 @@ def pids(env, program: str) -> list[str]:
     return in_container(env, f"ps -eo pid=,comm= | awk '$2 == \"{program}\" {{print $1}}'").split()
 
 
+def episode_x_server(env) -> str:
+    """Process id of the X server the episode's app runs on (the server's spare env has another)."""
+    (app,) = pids(env, "mousepad")
+    runtime_dir = in_container(env, f"tr '\\0' '\\n' < /proc/{app}/environ | sed -n 's/^XDG_RUNTIME_DIR=//p'").strip()
+    return in_container(env, f"ps -eo pid=,args= | awk '$2 == \"Xvfb\" && index($0, \"{runtime_dir}/fb\") {{print $1}}'").strip()
+
+
 def test_image_is_content_hashed_small_and_holds_the_apps(desktop_tag, engine):
     assert desktop_tag == image_tag("desktop") and desktop_tag.startswith("envgym/desktop:")
     image = engine.images.get(desktop_tag)
@@ -126,7 +133,7 @@ def test_crashed_app_and_dead_x_server_are_infra_errors_and_the_container_is_rep
         for victim in ("mousepad", "Xvfb"):
             env.reset(options={"task": "mousepad-append-item"})
             old = env.handle.name
-            (pid,) = pids(env, victim)
+            pid = episode_x_server(env) if victim == "Xvfb" else pids(env, victim)[0]
             in_container(env, f"kill -SEGV {pid}")
             with pytest.raises(InfraError):  # the server exits: ContainerDied, or ConnectionLost if that comes first
                 env.step('key("End")')
@@ -137,6 +144,7 @@ def test_crashed_app_and_dead_x_server_are_infra_errors_and_the_container_is_rep
 
 
 def test_warm_pool_resets_without_leaking_x_servers(desktop_tag):
+    images = set()
     with EnvPool(MOUSEPAD, size=1, image=desktop_tag) as pool:
         pool.wait_ready(timeout=120)
         for episode in range(3):
@@ -144,12 +152,16 @@ def test_warm_pool_resets_without_leaking_x_servers(desktop_tag):
             started = time.perf_counter()
             obs, _ = env.reset(options={"task": "mousepad-fix-typo"})
             assert time.perf_counter() - started < 5 and obs["window_title"].startswith("~/Documents/letter.txt")
+            images.add(obs["image"])
+            # every episode's env (the server's spare, built while the last one held /home/user) plays in /home/user
+            assert in_container(env, "ls /home").split() == ["envgym", "user"], f"episode {episode}"
             _, reward, terminated, _, _ = env.step('answer("done")')
             assert terminated and reward == 0.0
-            servers = pids(env, "Xvfb")
-            assert len(servers) == 1, f"episode {episode}: X servers {servers} in the container"
+            servers = pids(env, "Xvfb")  # the episode's and the spare's (built for the next episode), no more
+            assert 1 <= len(servers) <= 2, f"episode {episode}: X servers {servers} in the container"
             pool.release(env)
         stats = pool.stats
+        assert len(images) == 1, "every episode starts from the same pixels"
         assert stats["started"] == 1 and stats["starting"] == 0, f"every episode reused the warm container: {stats}"
 
 

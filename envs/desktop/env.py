@@ -90,7 +90,9 @@ class DesktopEnv(Env):
             exit_on_infra_error = os.environ.get("ENVGYM_DESKTOP_EXIT_ON_INFRA_ERROR") == "1"
         self.exit_on_infra_error = bool(exit_on_infra_error)
         self.root = Path(tempfile.mkdtemp(prefix="envgym-desktop-"))
-        self.home = _claim_home(Path(home_root or os.environ.get("ENVGYM_DESKTOP_HOMES") or self.root / "homes"))
+        self.homes = Path(home_root or os.environ.get("ENVGYM_DESKTOP_HOMES") or self.root / "homes")
+        #: the home folder, claimed at the first reset (see :meth:`_load`)
+        self.home: Path | None = None
         self.session: XSession | None = None
         self.app_process: Any = None
         self.loaded: dict[str, Any] = {}
@@ -201,7 +203,7 @@ class DesktopEnv(Env):
     def anchor(self) -> str | None:
         """Hash of the screen and of the user's files as the app reads them (a saved workbook's bytes
         carry a save time; its parsed state does not).  Parsed files are cached by content."""
-        if self.session is None or self.session.framebuffer is None:
+        if self.session is None or self.session.framebuffer is None or self.home is None:
             return None
         digest = hashlib.sha1(self.session.framebuffer.frame())
         files = homedir.parse_files(homedir.snapshot(self.home).files, self._read_file)
@@ -210,6 +212,8 @@ class DesktopEnv(Env):
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, Any]:
+        if self.home is None:  # nothing loaded yet
+            return self._state_of(homedir.Snapshot())
         return self._state_of(homedir.snapshot(self.home, self.app.config_paths))
 
     def initial_state(self) -> dict[str, Any]:
@@ -259,6 +263,11 @@ class DesktopEnv(Env):
         opened = state.get("open", []) if isinstance(state, dict) else []
         if not isinstance(opened, list) or not all(isinstance(p, str) for p in opened):
             raise homedir.StateFormatError("state.open must be a list of paths")
+        if self.home is None:
+            # claimed now, not when the env is built: a spare env built while the previous episode's
+            # env holds ``user`` gets ``user`` too once that env has closed, so the paths the apps
+            # show (PCManFM's location bar) are the same in every episode
+            self.home = _claim_home(self.homes)
         config = {**DESKTOP_CONFIG, **self.app.config_files(settings, self.home)}
         staging = homedir.stage_home(self.home, state, self.app.write_file, config)  # a bad state stops here
         self._ensure_session()
@@ -352,7 +361,8 @@ class DesktopEnv(Env):
             return
         self._closed = True
         self._close_session()
-        _release_home(self.home)
+        if self.home is not None:
+            _release_home(self.home)
         shutil.rmtree(self.root, ignore_errors=True)
         super().close()
 

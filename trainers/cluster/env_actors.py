@@ -32,10 +32,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envgym.errors import InfraError
-from envgym.trainers.cluster.runtime import ClusterLog, actor_options, alive_nodes, fits, request_of, where_am_i
+from envgym.trainers.cluster.runtime import ActorLostError, ClusterLog, actor_options, alive_nodes, fits, request_of, where_am_i
 from envgym.trainers.config import ClusterConfig, EnvActorPlacement, EnvConfig
 from envgym.trainers.data_manager import stable_seed
 from envgym.trainers.env_cluster import EnvCluster, EnvWorker
+
+
+class EnvActorsExhausted(ActorLostError):
+    """Every env actor of an env is gone and ``cluster.max_env_restarts`` is spent: the run stops
+    (its latest checkpoint resumes it, with a fresh budget)."""
 
 
 class EnvActor:
@@ -391,9 +396,10 @@ class RayEnvCluster(EnvCluster):
                 return RemoteWorker(key, *picked)
             if pool.exhausted():
                 message = (f"no env actor left for {key}: {pool.restarts} replaced, the restart budget "
-                           f"(cluster.max_env_restarts={self.cluster.max_env_restarts}) is spent")
+                           f"(cluster.max_env_restarts={self.cluster.max_env_restarts}) is spent; the run "
+                           f"stopped: run the same command again to resume from its latest checkpoint")
                 self._record_failure(key, message)
-                raise InfraError(message)
+                raise EnvActorsExhausted(message)
             pool.changed.clear()
             await pool.changed.wait()
 

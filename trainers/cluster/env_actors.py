@@ -309,8 +309,8 @@ class _EnvPool:
             if actor.state in ("ready", "draining") and actor.node not in alive:
                 self.lost(actor, f"node {actor.node} left the cluster")
         settling = time.perf_counter() - 2 * self.cluster.rebalance_s
-        if any(a.state == "starting" and a.started_at > settling for a in self.actors):
-            return  # let placement settle first (an actor that waits for room does not hold moves back)
+        if any(a.state == "starting" and (a.started_at > settling or a.moves_from is not None) for a in self.actors):
+            return  # one move at a time, after placement settles (an actor waiting for room does not hold moves back)
         eligible = [n["node"] for n in nodes if fits(self.request, n["resources"])]
         counts = Counter({node: 0 for node in eligible})
         counts.update(a.node for a in self.actors if a.state == "ready" and a.node in counts)

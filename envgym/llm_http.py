@@ -62,6 +62,20 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OpenAICompatibleClient:
     """See the module docstring.  ``base_url`` ends in ``/v1`` (``http://127.0.0.1:8000/v1``)."""
 
@@ -149,6 +163,7 @@ class OpenAICompatibleClient:
                 headers=self.headers,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
                 limits=httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency),
+                trust_env=not is_loopback(self.base_url),  # a proxy from the environment never serves loopback
             )
             entry = (client, asyncio.Semaphore(self.max_concurrency), loop)
             self._clients[id(loop)] = entry

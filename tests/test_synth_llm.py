@@ -80,3 +80,19 @@ def test_extract_json_edge_cases():
     assert extract_json("{broken {\"ok\": 1}") == {"ok": 1}
     assert extract_json(json.dumps({"k": "}{"})) == {"k": "}{"}
     assert extract_json("nothing") is None
+
+
+def test_a_proxy_in_the_environment_never_serves_loopback(monkeypatch):
+    """An operator's HTTP(S)_PROXY is for remote endpoints: a model server on this machine is reached
+    directly (through the proxy, here a closed port, every call would fail)."""
+    from envgym.llm_http import is_loopback
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with ScriptedOpenAIServer(['{"a": 1}']) as server:
+        value, _reply, _llm = run(_json_once(server))
+    assert value == {"a": 1}
+    assert is_loopback("http://localhost:8000/v1") and is_loopback("http://[::1]:8000/v1")
+    assert not is_loopback("https://api.example.com/v1") and not is_loopback("http://10.0.0.5:8000/v1")

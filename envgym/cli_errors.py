@@ -121,9 +121,9 @@ def chromium_problem() -> str | None:
            "`bash scripts/install-browser.sh`")
     try:
         path = chromium_path()
-    except BrowserUnavailable:
+    except BrowserUnavailable as exc:
         if os.environ.get("ENVGYM_CHROMIUM"):
-            return f"Chromium not found at {os.environ['ENVGYM_CHROMIUM']} (from ENVGYM_CHROMIUM): {fix}"
+            return str(exc)  # the launcher names the path and the variable
         return ("no Chromium found (looked at $ENVGYM_CHROMIUM, chromium, chromium-browser and google-chrome on "
                 f"PATH, /usr/bin/chromium): {fix}")
     source = "ENVGYM_CHROMIUM" if os.environ.get("ENVGYM_CHROMIUM") else "PATH"

@@ -64,16 +64,11 @@ class _Retry(Exception):
 
 def is_loopback(url: str) -> bool:
     """Whether ``url`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    import ipaddress
     from urllib.parse import urlsplit
 
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    from envgym.remote.policy import is_loopback as is_loopback_host
+
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 class OpenAICompatibleClient:

@@ -127,6 +127,25 @@ def test_jpeg_at_another_screen_size(desktop_tag):
         env.close()
 
 
+@pytest.mark.parametrize("env_id, task", [(MOUSEPAD, "mousepad-save-copy"), ("envgym/DesktopPCManFM-v0", "pcmanfm-bookmark")])
+def test_a_step_returns_the_screen_after_the_apps_own_timers_drew(desktop_tag, env_id, task):
+    """Mousepad closes its Save dialog ~0.25 s after Enter and PCManFM shows a tooltip ~0.5 s after a
+    click, both from GLib timers of an otherwise idle app: the step waits for them, so the screen
+    0.7 s later is the screen the step returned."""
+    env = envgym.make(env_id, runtime="container", image=desktop_tag)
+    try:
+        env.reset(options={"task": task})
+        while (action := env.unwrapped.oracle_action()) is not None and not str(action).startswith("answer"):
+            obs, *_ = env.step(action)
+            time.sleep(0.7)
+            later = env.unwrapped.observe()
+            assert Image.open(io.BytesIO(later["image"])).tobytes() == Image.open(io.BytesIO(obs["image"])).tobytes(), (
+                f"{task}: the screen changed after {action} returned")
+        assert env.step(env.unwrapped.oracle_action())[1] == 1.0
+    finally:
+        env.close()
+
+
 def test_crashed_app_and_dead_x_server_are_infra_errors_and_the_container_is_replaced(desktop_tag):
     env = envgym.make(MOUSEPAD, runtime="container", image=desktop_tag)
     try:

@@ -205,3 +205,57 @@ def test_planners_turn_diffs_into_plans_or_refuse():
                                                                         {"name": "T", "cells": {"B2": "=1+1"}}]}}}}
     steps = GnumericApp().plan_change(sheet, edited)
     assert {"key": "Delete"} in steps and {"key": "ctrl+Next"} in steps and {"type": "=1+1\n"} in steps
+
+
+# ---------------------------------------------------------------------- pending GLib-style timers
+def _sleeper(poll_ms: int):
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", f"import select, sys; print('up', flush=True); select.poll().poll({poll_ms})"],
+                             stdout=subprocess.PIPE)
+    assert child.stdout.readline() == b"up\n"
+    time.sleep(0.05)  # into the poll
+    return child
+
+
+def test_a_short_poll_timeout_is_a_pending_timer_and_its_wake_up_is_seen():
+    import time
+
+    from envgym.envs.desktop.timers import pending_timers, wait_for_timers
+
+    child = _sleeper(400)
+    try:
+        timers = pending_timers([child.pid])
+        assert [timeout for _, timeout in timers.values()] == [400]
+        started = time.monotonic()
+        assert wait_for_timers(timers, deadline=started + 5)
+        assert 0.2 < time.monotonic() - started < 1.0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_an_app_waiting_without_a_timer_or_with_a_distant_one_has_none_pending():
+    import time
+
+    from envgym.envs.desktop.timers import pending_timers, wait_for_timers
+
+    child = _sleeper(-1)  # poll without a timeout: nothing is armed
+    try:
+        assert pending_timers([child.pid], horizon_ms=10**9) == {}
+    finally:
+        child.kill()
+        child.wait()
+    child = _sleeper(5000)  # a timer beyond the horizon
+    try:
+        assert pending_timers([child.pid]) == {}
+        timers = pending_timers([child.pid], horizon_ms=10_000)
+        assert [timeout for _, timeout in timers.values()] == [5000]
+        started = time.monotonic()
+        assert not wait_for_timers(timers, deadline=started + 0.3)  # the deadline bounds the wait
+        assert time.monotonic() - started < 0.6
+    finally:
+        child.kill()
+        child.wait()

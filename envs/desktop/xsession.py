@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envgym.envs.desktop.timers import pending_timers, wait_for_timers
 from envgym.errors import InfraError
 
 #: Openbox configuration: one desktop, the Clearlooks theme, application windows maximized (dialogs
@@ -346,25 +347,43 @@ class XSession:
     # ------------------------------------------------------------------ the screen
     def settle(self, pids: list[int], *, quiet: float = 0.08, timeout: float = 3.0, expected: bytes | None = None) -> bool:
         """Wait until the processes ``pids`` (the app), the X server, the window manager and the bus
-        are idle — every thread asleep and no CPU time used for ``quiet`` s — and then until the
+        are idle — every thread asleep and no CPU time used for ``quiet`` s — and no GLib timer of
+        the app is due within :data:`~envgym.envs.desktop.timers.HORIZON_MS`, and then until the
         screen is still for 40 ms (``False`` when that takes longer than ``timeout`` s: an animation, a
         busy app).  Idleness, not a still screen alone, says an app has finished: one that maps its
-        window and then loads a file shows a still, empty window for as long as the loading takes.
+        window and then loads a file shows a still, empty window for as long as the loading takes;
+        and an idle app with a timer due (Mousepad closing its Save dialog ~0.25 s after Enter, a
+        tooltip) changes the screen later with no sign of work before.  After two timers that ran
+        without changing the screen no more are waited for (a periodic one would hold every step).
         ``expected``: the SHA-1 digest of the frame this should end on; seeing it ends the wait."""
         deadline = time.monotonic() + timeout
-        pids = [*pids, *(process.pid for process in self.processes.values())]
+        watched = [*pids, *(process.pid for process in self.processes.values())]
+        screens_before_timers: list[bytes] = []
+        while self._wait_idle(watched, quiet, deadline, expected):
+            timers = pending_timers(pids)
+            if not timers or _timers_change_nothing(screens_before_timers, self.frame_digest()):
+                break
+            wait_for_timers(timers, deadline)
+        else:
+            if expected is not None and self.frame_digest() == expected:
+                return True
+        # idle processes leave a still screen: a short look confirms it (Xvfb may be drawing what it was sent)
+        return self.wait_until_stable(quiet=0.04, timeout=max(0.0, deadline - time.monotonic()))
+
+    def _wait_idle(self, pids: list[int], quiet: float, deadline: float, expected: bytes | None) -> bool:
+        """Wait until ``pids`` used no CPU for ``quiet`` s (``True``); ``False`` at ``deadline`` or as
+        soon as the screen shows ``expected``."""
         last, since = _cpu_ticks(pids), time.monotonic()
         while time.monotonic() < deadline:
             time.sleep(0.01)
             if expected is not None and self.frame_digest() == expected:
-                return True
+                return False
             ticks = _cpu_ticks(pids)
             if ticks is None or ticks != last:
                 last, since = ticks, time.monotonic()
             elif time.monotonic() - since >= quiet:
-                break
-        # idle processes leave a still screen: a short look confirms it (Xvfb may be drawing what it was sent)
-        return self.wait_until_stable(quiet=0.04, timeout=max(0.0, deadline - time.monotonic()))
+                return True
+        return False
 
     def frame_digest(self) -> bytes:
         """SHA-1 digest of the screen now."""
@@ -387,6 +406,13 @@ class XSession:
             elif now - since >= quiet:
                 return True
         return False
+
+
+def _timers_change_nothing(screens: list[bytes], screen: bytes, patience: int = 2) -> bool:
+    """Record ``screen`` (the frame before a wait on timers) in ``screens``; ``True`` when the last
+    ``patience`` waits left it as it is (the timers are not drawing anything)."""
+    screens.append(screen)
+    return len(screens) > patience and len(set(screens[-patience - 1:])) == 1
 
 
 def _cpu_ticks(pids: list[int]) -> int | None:

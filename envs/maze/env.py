@@ -22,7 +22,10 @@ height``, or the task's ``spec["max_turns"]``).
 
 **Subgoals for planners.**  The maze is split into four quarters (north-west, north-east, south-west,
 south-east; the middle row/column goes south/east); the text says which quarter the agent is in and
-``admissible_subgoals`` lists ``reach the goal`` and ``reach the <quarter> quarter`` for each quarter.
+``admissible_subgoals`` lists ``reach the goal`` and ``reach the <quarter> quarter`` for each quarter;
+``info["subgoal"]`` (at reset and after every move) is the one a shortest path pursues now: the next
+quarter it enters, or the goal once it stays in this quarter (demonstrations of hierarchical agents
+switch where it changes).
 
 **Step grade.**  ``info["step_grade"]`` after every move: ``1.0`` when it brought the agent closer to
 the goal (shortest-path distance), else ``0.0`` (a step judge for step filtering).
@@ -200,7 +203,7 @@ class MazeEnv(Env):
     def _reset(self, task: Task) -> dict[str, Any]:
         if task.initial_state is not None:
             self._load_state(task.initial_state)
-            return {}
+            return {"subgoal": self.planned_subgoal()}
         width = int(task.spec.get("width") or self.width or 8)
         height = int(task.spec.get("height") or self.height or 8)
         if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE):
@@ -211,15 +214,17 @@ class MazeEnv(Env):
         probe = (int(rng.integers(height)), int(rng.integers(width)))
         start = layout.farthest_cell(rows, probe)  # two BFS sweeps: start and goal ~ the maze's diameter
         self._load(rows, start, layout.farthest_cell(rows, start), task.instruction)
-        return {}
+        return {"subgoal": self.planned_subgoal()}
 
     def _step(self, call: Call) -> Transition:
         direction = parse_direction(call)
         if not layout.can_move(self.rows, self.pos, direction):
-            return Transition(reward=self._move_reward(), feedback="You bump into a wall.", info={"step_grade": 0.0})
+            return Transition(reward=self._move_reward(), feedback="You bump into a wall.",
+                              info={"step_grade": 0.0, "subgoal": self.planned_subgoal()})
         before = self._dist_to_goal.get(self.pos, -1)
         self.pos = layout.neighbour(self.pos, direction)
-        grade = {"step_grade": 1.0 if self._dist_to_goal.get(self.pos, -1) < before else 0.0}
+        grade = {"step_grade": 1.0 if self._dist_to_goal.get(self.pos, -1) < before else 0.0,
+                 "subgoal": self.planned_subgoal()}
         if self.pos == self.goal:
             return Transition(reward=1.0, terminated=True, success=True, feedback=f"You move {direction} and reach the goal!", info=grade)
         return Transition(reward=self._move_reward(), feedback=f"You move {direction}.", info=grade)
@@ -273,6 +278,17 @@ class MazeEnv(Env):
     def oracle_action(self) -> str | None:
         """The first move of a shortest path to the goal (BFS), or ``None`` at the goal."""
         return layout.next_move(self._dist_to_goal, self.rows, self.pos)
+
+    def planned_subgoal(self) -> str:
+        """The subgoal of a planner on a shortest path: ``reach the <quarter> quarter`` for the next
+        quarter the path enters, ``reach the goal`` once the path stays in this quarter."""
+        width, height = layout.maze_size(self.rows)
+        here, cell = quarter(self.pos, width, height), self.pos
+        while (move := layout.next_move(self._dist_to_goal, self.rows, cell)) is not None:
+            cell = layout.neighbour(cell, move)
+            if (there := quarter(cell, width, height)) != here:
+                return f"reach the {there} quarter"
+        return "reach the goal"
 
     def shortest_path_length(self) -> int:
         """Number of moves from the current position to the goal."""

@@ -259,3 +259,11 @@ def test_an_app_waiting_without_a_timer_or_with_a_distant_one_has_none_pending()
     finally:
         child.kill()
         child.wait()
+
+
+def test_timer_horizon_out_of_range_is_refused_at_construction():
+    from envgym.envs.desktop.mousepad import MousepadEnv
+
+    for bad in (-1, 10_001):
+        with pytest.raises(ValueError, match="timer_horizon_ms"):
+            MousepadEnv(timer_horizon_ms=bad)

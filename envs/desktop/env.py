@@ -10,7 +10,11 @@ screen to settle.  Subclasses set ``app_class`` (a :class:`~envgym.envs.desktop.
 ``double_click(x, y)``, ``right_click(x, y)``, ``move(x, y)``, ``drag(x1, y1, x2, y2)``,
 ``scroll(dx, dy)``, ``type(text)``, ``key(combo)``, ``wait(seconds)``, ``answer(text)``.  Points
 outside the screen, unknown keys and malformed calls are ``info["action_error"]``.  ``answer``
-ends the episode; the app's checker scores the state read from the home folder.
+ends the episode; the app's checker scores the state read from the home folder.  A step returns
+once the app, the X server, the window manager and the bus are idle, no GLib timer of the app is
+due within ``timer_horizon_ms`` (default 750; ``0`` does not wait for timers: faster steps, but a
+dialog that closes or a tooltip that opens on a timer shows only in a later observation) and the
+screen is still.
 
 **Observations**: ``image`` (PNG, or JPEG with ``image_format="jpeg"``, ``screen_size`` pixels; left
 out with ``screenshot=False``),
@@ -46,6 +50,7 @@ from envgym.observation import Observation
 from envgym.pixel_actions import parse_pixel_action
 from envgym.tasks import Task
 
+from envgym.envs.desktop.timers import HORIZON_MS
 from envgym.envs.desktop import homedir, xinput
 from envgym.envs.desktop.firstscreens import FIRST_SCREENS, LONG_QUIET, state_key
 from envgym.envs.desktop.xinput import DESKTOP_ACTIONS
@@ -70,7 +75,7 @@ class DesktopEnv(Env):
 
     def __init__(self, *, screen_size: tuple[int, int] = (1280, 800), image_format: str = "png",
                  jpeg_quality: int = 80, screenshot: bool = True, settle_timeout: float = 3.0,
-                 exit_on_infra_error: bool | None = None,
+                 timer_horizon_ms: int = HORIZON_MS, exit_on_infra_error: bool | None = None,
                  home_root: str | None = None, tasks: Any = None, max_turns: int | None = None,
                  invalid_action_penalty: float = 0.0, render_mode: str | None = None):
         if image_format not in ("png", "jpeg"):
@@ -86,6 +91,9 @@ class DesktopEnv(Env):
         self.jpeg_quality = int(jpeg_quality)
         self.screenshot = bool(screenshot)
         self.settle_timeout = float(settle_timeout)
+        if not 0 <= int(timer_horizon_ms) <= 10_000:
+            raise ValueError(f"timer_horizon_ms must be between 0 and 10000, got {timer_horizon_ms!r}")
+        self.timer_horizon_ms = int(timer_horizon_ms)
         if exit_on_infra_error is None:
             exit_on_infra_error = os.environ.get("ENVGYM_DESKTOP_EXIT_ON_INFRA_ERROR") == "1"
         self.exit_on_infra_error = bool(exit_on_infra_error)
@@ -142,7 +150,7 @@ class DesktopEnv(Env):
         if action.name == "wait":
             time.sleep(action.seconds)
         time.sleep(0.02)  # let the X server hand the input to the app before asking whether it is idle
-        self.session.settle([self.app_process.pid], timeout=self.settle_timeout)
+        self.session.settle([self.app_process.pid], timeout=self.settle_timeout, timer_horizon_ms=self.timer_horizon_ms)
         self._check_health()
         if self.app_process.poll() == 0:
             return Transition(feedback=f"{self.app.title} is closed.")
@@ -316,7 +324,8 @@ class DesktopEnv(Env):
         (see :mod:`~envgym.envs.desktop.firstscreens`), so every reset of a task shows the same pixels."""
         expected = FIRST_SCREENS.digest(self._state_key)
         timeout = max(self.settle_timeout, 5.0)
-        self.session.settle([self.app_process.pid], timeout=timeout, expected=expected)
+        self.session.settle([self.app_process.pid], timeout=timeout, expected=expected,
+                            timer_horizon_ms=self.timer_horizon_ms)
         if self.session.frame_digest() != expected:
             self.session.wait_until_stable(quiet=LONG_QUIET, timeout=timeout)
             FIRST_SCREENS.remember(self._state_key, self.session.frame_digest())

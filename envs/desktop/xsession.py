@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envgym.envs.desktop.timers import pending_timers, wait_for_timers
+from envgym.envs.desktop.timers import HORIZON_MS, pending_timers, wait_for_timers
 from envgym.errors import InfraError
 
 #: Openbox configuration: one desktop, the Clearlooks theme, application windows maximized (dialogs
@@ -345,10 +345,11 @@ class XSession:
         return out
 
     # ------------------------------------------------------------------ the screen
-    def settle(self, pids: list[int], *, quiet: float = 0.08, timeout: float = 3.0, expected: bytes | None = None) -> bool:
+    def settle(self, pids: list[int], *, quiet: float = 0.08, timeout: float = 3.0, expected: bytes | None = None,
+               timer_horizon_ms: int = HORIZON_MS) -> bool:
         """Wait until the processes ``pids`` (the app), the X server, the window manager and the bus
         are idle — every thread asleep and no CPU time used for ``quiet`` s — and no GLib timer of
-        the app is due within :data:`~envgym.envs.desktop.timers.HORIZON_MS`, and then until the
+        the app is due within ``timer_horizon_ms`` (``0``: timers are not waited for), and then until the
         screen is still for 40 ms (``False`` when that takes longer than ``timeout`` s: an animation, a
         busy app).  Idleness, not a still screen alone, says an app has finished: one that maps its
         window and then loads a file shows a still, empty window for as long as the loading takes;
@@ -360,7 +361,7 @@ class XSession:
         watched = [*pids, *(process.pid for process in self.processes.values())]
         screens_before_timers: list[bytes] = []
         while self._wait_idle(watched, quiet, deadline, expected):
-            timers = pending_timers(pids)
+            timers = pending_timers(pids, timer_horizon_ms) if timer_horizon_ms > 0 else {}
             if not timers or _timers_change_nothing(screens_before_timers, self.frame_digest()):
                 break
             wait_for_timers(timers, deadline)

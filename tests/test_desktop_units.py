@@ -229,6 +229,7 @@ def test_a_short_poll_timeout_is_a_pending_timer_and_its_wake_up_is_seen():
     try:
         timers = pending_timers([child.pid])
         assert [timeout for _, timeout in timers.values()] == [400]
+        assert pending_timers([child.pid], horizon_ms=0) == {}  # 0: timers are not waited for
         started = time.monotonic()
         assert wait_for_timers(timers, deadline=started + 5)
         assert 0.2 < time.monotonic() - started < 1.0

@@ -231,3 +231,23 @@ def test_anchor_depends_on_layout_and_position_only(env):
     assert again["anchor"] == first["anchor"] and moved_again["anchor"] == moved["anchor"]
     _, other = env.reset(options={"task": "maze-5x5-2"})
     assert other["anchor"] != first["anchor"]
+
+
+def test_info_subgoal_is_the_next_quarter_on_a_shortest_path_then_the_goal():
+    from envgym.envs.maze.env import quarter
+
+    env = envgym.make("envgym/Maze-v0", width=6, height=6).unwrapped
+    _, info = env.reset(seed=3)
+    subgoals, quarters = [info["subgoal"]], [quarter(env.pos, 6, 6)]
+    while (move := env.oracle_action()) is not None:
+        *_, info = env.step(move)
+        subgoals.append(info["subgoal"])
+        quarters.append(quarter(env.pos, 6, 6))
+    assert subgoals[0] != "reach the goal" and subgoals[-1] == "reach the goal"
+    for subgoal, here, there in zip(subgoals, quarters, quarters[1:]):
+        if subgoal != "reach the goal":  # the path leaves this quarter: the subgoal names another one
+            assert subgoal != f"reach the {here} quarter"
+        if there != here:  # a shortest-path move into another quarter enters the one the subgoal named
+            assert subgoal in (f"reach the {there} quarter", "reach the goal")
+    _, info = env.reset(seed=4)  # another maze: nothing remembered from the last one
+    assert env._subgoals == {env.pos: info["subgoal"]}

@@ -21,23 +21,27 @@ _POLL = "7"
 HORIZON_MS = 750
 
 
-def pending_timers(pids: list[int], horizon_ms: int = HORIZON_MS) -> dict[str, tuple[int, int]]:
-    """Threads of ``pids`` asleep in ``poll`` with a timeout of at most ``horizon_ms``:
-    ``{"/proc/PID/task/TID": (run count, timeout ms)}``."""
-    if platform.machine() != "x86_64":
-        return {}
-    found = {}
+def task_dirs(pids: list[int]) -> list[str]:
+    """``/proc/PID/task/TID`` of every thread of ``pids`` (processes already gone are skipped)."""
+    out = []
     for pid in pids:
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
+            out.extend(f"/proc/{pid}/task/{tid}" for tid in os.listdir(f"/proc/{pid}/task"))
         except OSError:
             continue
-        for tid in tids:
-            path = f"/proc/{pid}/task/{tid}"
-            timeout = _poll_timeout(path)
-            runs = _runs(path)
-            if timeout is not None and 0 <= timeout <= horizon_ms and runs is not None:
-                found[path] = (runs, timeout)
+    return out
+
+
+def pending_timers(pids: list[int], horizon_ms: int = HORIZON_MS) -> dict[str, tuple[int, int]]:
+    """Threads of ``pids`` asleep in ``poll`` with a timeout of at most ``horizon_ms`` (none when
+    ``horizon_ms`` is 0): ``{"/proc/PID/task/TID": (run count, timeout ms)}``."""
+    if horizon_ms <= 0 or platform.machine() != "x86_64":
+        return {}
+    found = {}
+    for path in task_dirs(pids):
+        timeout = _poll_timeout(path)
+        if timeout is not None and 0 <= timeout <= horizon_ms and (runs := _runs(path)) is not None:
+            found[path] = (runs, timeout)
     return found
 
 
@@ -60,8 +64,8 @@ def _poll_timeout(path: str) -> int | None:
         return None
     if len(fields) < 4 or fields[0] != _POLL:
         return None
-    value = int(fields[3], 16)
-    return value - (1 << 64) if value >= 1 << 63 else value if value < 1 << 31 else value - (1 << 32)
+    value = int(fields[3], 16) & 0xFFFFFFFF  # poll's timeout is a C int: the register's low 32 bits
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _runs(path: str) -> int | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envgym.envs.desktop.timers import HORIZON_MS, pending_timers, wait_for_timers
+from envgym.envs.desktop.timers import HORIZON_MS, pending_timers, task_dirs, wait_for_timers
 from envgym.errors import InfraError
 
 #: Openbox configuration: one desktop, the Clearlooks theme, application windows maximized (dialogs
@@ -361,7 +361,7 @@ class XSession:
         watched = [*pids, *(process.pid for process in self.processes.values())]
         screens_before_timers: list[bytes] = []
         while self._wait_idle(watched, quiet, deadline, expected):
-            timers = pending_timers(pids, timer_horizon_ms) if timer_horizon_ms > 0 else {}
+            timers = pending_timers(pids, timer_horizon_ms)
             if not timers or _timers_change_nothing(screens_before_timers, self.frame_digest()):
                 break
             wait_for_timers(timers, deadline)
@@ -420,20 +420,15 @@ def _cpu_ticks(pids: list[int]) -> int | None:
     """CPU clock ticks used so far by every thread of ``pids``, or ``None`` while one of them runs
     (a runnable thread is not idle, even when it has not been scheduled yet)."""
     total = 0
-    for pid in pids:
+    for path in task_dirs(pids):
         try:
-            threads = os.listdir(f"/proc/{pid}/task")
+            with open(f"{path}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
         except OSError:
-            continue  # gone: nothing of it left to wait for
-        for tid in threads:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as handle:
-                    fields = handle.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] in (b"R", b"D"):
-                return None
-            total += int(fields[11]) + int(fields[12])  # utime + stime
+            continue
+        if fields[0] in (b"R", b"D"):
+            return None
+        total += int(fields[11]) + int(fields[12])  # utime + stime
     return total
 
 

@@ -150,6 +150,7 @@ class MazeEnv(Env):
         self.instruction = ""
         self._layout_id = ""
         self._dist_to_goal: dict[tuple[int, int], int] = {}
+        self._subgoals: dict[tuple[int, int], str] = {}  # planned_subgoal by cell, for the loaded maze
 
     # ------------------------------------------------------------------ tasks
     def sample_task(self) -> Task:
@@ -281,14 +282,19 @@ class MazeEnv(Env):
 
     def planned_subgoal(self) -> str:
         """The subgoal of a planner on a shortest path: ``reach the <quarter> quarter`` for the next
-        quarter the path enters, ``reach the goal`` once the path stays in this quarter."""
+        quarter the path enters, ``reach the goal`` once the path stays in this quarter (remembered
+        per cell until another maze is loaded: every step reports it)."""
+        if (known := self._subgoals.get(self.pos)) is not None:
+            return known
         width, height = layout.maze_size(self.rows)
-        here, cell = quarter(self.pos, width, height), self.pos
+        here, cell, subgoal = quarter(self.pos, width, height), self.pos, "reach the goal"
         while (move := layout.next_move(self._dist_to_goal, self.rows, cell)) is not None:
             cell = layout.neighbour(cell, move)
             if (there := quarter(cell, width, height)) != here:
-                return f"reach the {there} quarter"
-        return "reach the goal"
+                subgoal = f"reach the {there} quarter"
+                break
+        self._subgoals[self.pos] = subgoal
+        return subgoal
 
     def shortest_path_length(self) -> int:
         """Number of moves from the current position to the goal."""
@@ -306,6 +312,7 @@ class MazeEnv(Env):
         self.rows, self.pos, self.goal, self.instruction = rows, pos, goal, instruction
         self._layout_id = hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
         self._dist_to_goal = layout.distances_from(rows, goal)
+        self._subgoals = {}
 
     def _describe(self) -> str:
         width, height = layout.maze_size(self.rows)

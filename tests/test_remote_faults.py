@@ -411,3 +411,51 @@ def test_no_server_is_connection_lost():
         pass  # the server is gone once the block ends; its port is closed
     with pytest.raises(ConnectionLost):
         RemoteEnv(url, ECHO_ID, connect_timeout_s=2.0)
+
+
+def _resetting_peer():
+    """A loopback TCP peer that accepts each connection and resets it at once (SO_LINGER 0): a
+    server dying during the handshake.  Returns (url, stop)."""
+    import socket
+    import struct
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stopped = threading.Event()
+
+    def serve():
+        while not stopped.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def stop():
+        stopped.set()
+        thread.join(timeout=5)
+        listener.close()
+
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", stop
+
+
+def test_a_connection_reset_during_the_handshake_is_connection_lost():
+    """Seen in CI: reconnecting while a killed server's port was answered by something that reset
+    the connection raised websockets' ConnectionClosedError instead of an infra error."""
+    import asyncio
+
+    from envgym.remote.client import AsyncRemoteEnv
+
+    url, stop = _resetting_peer()
+    try:
+        for _ in range(10):  # the reset reaches the client before, during or after it sends its request
+            with pytest.raises(ConnectionLost, match="cannot connect"):
+                RemoteEnv(url, ECHO_ID, connect_timeout_s=2.0)
+            with pytest.raises(ConnectionLost, match="cannot connect"):
+                asyncio.run(AsyncRemoteEnv(url, ECHO_ID, connect_timeout_s=2.0).connect())
+    finally:
+        stop()

@@ -136,6 +136,14 @@ def _closed_error(exc: BaseException, during: str) -> RemoteError:
     return ConnectionLost(f"connection to the env server lost during {during} ({detail})")
 
 
+def _connect_errors() -> tuple[type[BaseException], ...]:
+    """What opening a WebSocket raises when the server refuses, is gone or drops the connection
+    during the handshake (``ConnectionClosed``: a reset while the request was being sent)."""
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+    return (InvalidHandshake, InvalidURI, ConnectionClosed, OSError, TimeoutError, asyncio.TimeoutError)
+
+
 def _handshake_error(exc: BaseException, url: str) -> RemoteError:
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
@@ -320,7 +328,6 @@ class RemoteEnv(_SessionMixin, gymnasium.Env):
 
     # ------------------------------------------------------------------ connection
     def _connect(self) -> None:
-        from websockets.exceptions import InvalidHandshake, InvalidURI
         from websockets.sync.client import connect
 
         kwargs = self._connect_kwargs()
@@ -328,7 +335,7 @@ class RemoteEnv(_SessionMixin, gymnasium.Env):
             kwargs["legacy"] = True  # websockets >= 17.1: a plain connection, closed by us
         try:
             self._ws = connect(self.ws_url, **kwargs)
-        except (InvalidHandshake, InvalidURI, OSError, TimeoutError) as exc:
+        except _connect_errors() as exc:
             raise _handshake_error(exc, self.url) from exc
         self._broken = None
         try:
@@ -522,13 +529,12 @@ class AsyncRemoteEnv(_SessionMixin):
     async def connect(self) -> AsyncRemoteEnv:
         """Open the session (idempotent while it is alive)."""
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidHandshake, InvalidURI
 
         if self._ws is not None and self._broken is None:
             return self
         try:
             self._ws = await connect(self.ws_url, **self._connect_kwargs())
-        except (InvalidHandshake, InvalidURI, OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        except _connect_errors() as exc:
             raise _handshake_error(exc, self.url) from exc
         self._broken = None
         try:
